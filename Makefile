@@ -1,0 +1,62 @@
+# xlstm-lab: two set-up commands on a fresh machine: `make book` and `make test`.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+BUNDLE := book/_static/vega-bundle.js
+BOOK_INDEX := _build/html/index.html
+CHAPTERS := $(wildcard notebooks/*.md)
+BOOK_SOURCES := $(CHAPTERS) $(wildcard notebooks/params/*.yaml) $(shell find book xlstm_lab -name '*.md' -o -name '*.py' -o -name '*.csv' 2>/dev/null | grep -v _static) _config.yml _toc.yml
+CH ?=
+P ?=
+
+.PHONY: help venv book notebooks chapter test test-fast bench clean
+
+help:
+	@echo "make book      build the book, executing every chapter (prints the path of index.html)"
+	@echo "make test      run the whole test suite (builds the book first if it is out of date)"
+	@echo "make bench     CPU benchmarks (fitter speed-up, mLSTM backends)"
+	@echo "make notebooks write notebooks/*.ipynb from the jupytext sources (for papermill)"
+	@echo "make chapter CH=<name> P=params.yaml   execute one chapter with papermill into _build/papermill/"
+
+venv: $(STAMP)
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[book,test]'
+	touch $(STAMP)
+
+$(BUNDLE): $(STAMP)
+	$(BIN)/python -m xlstm_lab.plots.bundle $(BUNDLE)
+
+$(BOOK_INDEX): $(STAMP) $(BUNDLE) $(BOOK_SOURCES)
+	rm -rf _build/html _build/jupyter_execute _build/.doctrees
+	XLSTM_LAB_BOOK=1 $(BIN)/jupyter-book build --all -W -n --keep-going --path-output . .
+	@test -f $(BOOK_INDEX)
+
+book: $(BOOK_INDEX)
+	@echo "Book built: $(abspath $(BOOK_INDEX))"
+
+notebooks: $(STAMP)
+	@for f in $(CHAPTERS); do $(BIN)/jupytext --quiet --to ipynb --output $${f%.md}.ipynb $$f; echo "wrote $${f%.md}.ipynb"; done
+
+chapter: notebooks
+	@test -n "$(CH)" || { echo "usage: make chapter CH=<name> [P=params.yaml]   (names: $(notdir $(basename $(CHAPTERS))))"; exit 2; }
+	@test -f notebooks/$(CH).md || { echo "no chapter notebooks/$(CH).md; choose one of: $(notdir $(basename $(CHAPTERS)))"; exit 2; }
+	mkdir -p _build/papermill
+	$(BIN)/papermill notebooks/$(CH).ipynb _build/papermill/$(CH).ipynb $(if $(P),-f $(P),) --cwd notebooks
+	@echo "Executed notebook: $(abspath _build/papermill/$(CH).ipynb)"
+
+test: $(STAMP) $(BOOK_INDEX)
+	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not browser"
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_fit.py
+	$(BIN)/python benchmarks/bench_mlstm_cpu.py
+
+clean:
+	rm -rf _build notebooks/*.ipynb $(BUNDLE)

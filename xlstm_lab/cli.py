@@ -1,0 +1,183 @@
+"""The ``xlstm-lab`` command line: a thin argparse layer over the fitters (``xlstm-lab fit parametric|isoflop``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["main", "build_parser"]
+
+_PROG = "xlstm-lab"
+# The columns of the paper's released per-run table (anchors data set xlstm_scaling_laws/runs.csv).
+_DEFAULTS = {"n_col": "N_params", "d_col": "D_tokens", "c_col": "C_flops_training", "loss_col": "val_dclm_loss"}
+_PARAMETRIC_KEYS = ("E", "A", "B", "alpha", "beta", "gamma", "objective")
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one line on stderr, exit code 2."""
+
+
+def _add_common(p: argparse.ArgumentParser, *, c_col: bool) -> None:
+    p.add_argument("file", metavar="FILE.csv", help="one row per training run")
+    p.add_argument("--n-col", default=_DEFAULTS["n_col"], help="parameters column (default: %(default)s)")
+    p.add_argument("--d-col", default=_DEFAULTS["d_col"], help="training tokens column (default: %(default)s)")
+    if c_col:
+        p.add_argument("--c-col", default=_DEFAULTS["c_col"], help="training FLOPs column (default: %(default)s)")
+    p.add_argument("--loss-col", default=_DEFAULTS["loss_col"], help="final loss column (default: %(default)s)")
+    p.add_argument(
+        "--where", action="append", default=[], metavar="COL=VALUE",
+        help="keep only rows whose COL equals VALUE (compared as text; repeatable), e.g. --where family=llama",
+    )
+    p.add_argument("--json", action="store_true", help="print the fitted values as JSON")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``xlstm-lab`` (exposed for documentation and tests)."""
+    parser = argparse.ArgumentParser(prog=_PROG, description="Fit scaling laws to a CSV of training runs.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    fit = sub.add_parser("fit", help="fit a scaling law to a CSV of runs")
+    kinds = fit.add_subparsers(dest="kind", required=True)
+
+    par = kinds.add_parser("parametric", help="loss surface L = E + (A/N^alpha + B/D^beta)^gamma")
+    _add_common(par, c_col=False)
+    par.add_argument("--gamma", default="fit",
+                     help="'fit' to fit gamma (default), or a number to fix it (1 = the Chinchilla form)")
+    par.add_argument("--delta", type=float, default=1e-3, help="Huber delta on log loss (default: %(default)s)")
+
+    iso = kinds.add_parser("isoflop", help="IsoFLOP parabolas per budget and N*(C), D*(C) power laws")
+    _add_common(iso, c_col=True)
+    iso.add_argument("--budget-col", default=None, help="column naming each run's budget (default: group by C)")
+    iso.add_argument("--c-range", nargs=2, type=float, metavar=("LOW", "HIGH"), default=None,
+                     help="only budgets with C in [LOW, HIGH] enter the power laws")
+    iso.add_argument("--on-no-minimum", choices=("raise", "skip"), default="raise",
+                     help="a budget without an interior minimum: fail (default) or skip it and report it")
+    iso.add_argument("--n-bootstrap", type=int, default=0, help="bootstrap resamples per budget (default: 0)")
+    iso.add_argument("--seed", type=int, default=None, help="bootstrap seed")
+    return parser
+
+
+def _read(args: argparse.Namespace, needed: list[str]) -> pd.DataFrame:
+    try:
+        df = pd.read_csv(args.file)
+    except FileNotFoundError:
+        raise CliError(f"file not found: {args.file}") from None
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, IsADirectoryError) as exc:
+        raise CliError(f"cannot read {args.file} as CSV: {exc}") from None
+    for cond in args.where:
+        col, sep, value = cond.partition("=")
+        if not sep:
+            raise CliError(f"--where needs COL=VALUE, got {cond!r}")
+        needed = needed + [col]
+        if col in df.columns:
+            df = df[df[col].astype(str) == value]
+    missing = [c for c in dict.fromkeys(needed) if c not in df.columns]
+    if missing:
+        raise CliError(f"column(s) {missing} not in {args.file}; available columns: {list(df.columns)}")
+    if df.empty:
+        raise CliError(f"no rows left in {args.file} after the --where filters {args.where}")
+    return df
+
+
+def _plain(obj: object) -> object:
+    """JSON-safe copy: numpy scalars to Python, NaN/inf to None, tuples to lists."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, np.ndarray)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, (np.bool_, bool)):
+        return bool(obj)
+    if isinstance(obj, (np.integer, int)):
+        return int(obj)
+    if isinstance(obj, (np.floating, float)):
+        return float(obj) if math.isfinite(obj) else None
+    return obj
+
+
+def _law_line(name: str, law) -> str:
+    if law is None:
+        return f"{name}(C): not fitted (fewer than 2 budgets in range)"
+    lo, hi = law.a_interval
+    return (f"{name}(C) = {law.k:.4g} * C^{law.a:.4f}   (SE of exponent {law.se_a:.4f}, "
+            f"{law.conf:.0%} CI [{lo:.4f}, {hi:.4f}], {law.n_points} budgets, status {law.status})")
+
+
+def _run_isoflop(args: argparse.Namespace) -> tuple[dict, str]:
+    from xlstm_lab.fit.isoflop import fit_isoflop
+
+    cols = [args.n_col, args.d_col, args.c_col, args.loss_col] + ([args.budget_col] if args.budget_col else [])
+    df = _read(args, cols)
+    res = fit_isoflop(
+        df, n_col=args.n_col, d_col=args.d_col, c_col=args.c_col, loss_col=args.loss_col,
+        budget_col=args.budget_col, c_range=tuple(args.c_range) if args.c_range else None,
+        on_no_minimum=args.on_no_minimum, n_bootstrap=args.n_bootstrap, seed=args.seed,
+    )
+    out = {"optima": res.optima.to_dict(orient="records"),
+           "n_opt": None if res.n_opt is None else res.n_opt.to_dict(),
+           "d_opt": None if res.d_opt is None else res.d_opt.to_dict(),
+           "status": res.status, "skipped": [{"budget": b, "reason": r} for b, r in res.skipped]}
+    for law in ("n_opt", "d_opt"):
+        if out[law] is not None:
+            out[law].pop("residuals")
+    shown = res.optima.copy()
+    with pd.option_context("display.float_format", "{:.4g}".format, "display.width", 200):
+        lines = [f"IsoFLOP fit of {len(df)} runs ({args.file}); status {res.status}", shown.to_string(index=False), "",
+                 _law_line("N_opt", res.n_opt), _law_line("D_opt", res.d_opt)]
+    lines += [f"note: {n}" for n in res.notes]
+    return out, "\n".join(lines)
+
+
+def _run_parametric(args: argparse.Namespace) -> tuple[dict, str]:
+    from xlstm_lab.fit.surface import fit_parametric  # lazy: only this command needs the surface fitter
+
+    df = _read(args, [args.n_col, args.d_col, args.loss_col])
+    if args.gamma == "fit":
+        gamma = None
+    else:
+        try:
+            gamma = float(args.gamma)
+        except ValueError:
+            raise CliError(f"--gamma must be 'fit' or a number, got {args.gamma!r}") from None
+    res = fit_parametric(df[args.n_col].to_numpy(), df[args.d_col].to_numpy(), df[args.loss_col].to_numpy(),
+                         gamma=gamma, delta=args.delta)
+    full = res.to_dict()
+    # Scalars only (the fit's residual arrays would drown the numbers).
+    out = {k: v for k, v in full.items() if not isinstance(v, (list, tuple, dict, np.ndarray))}
+    width = max(len(k) for k in out)
+    lines = [f"Parametric fit L = E + (A/N^alpha + B/D^beta)^gamma to {len(df)} runs ({args.file})"]
+    for k, v in out.items():
+        lines.append(f"  {k:<{width}} = {v:.6g}" if isinstance(v, float) else f"  {k:<{width}} = {v}")
+    return out, "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (0 ok, 2 bad input or a fit that failed on purpose)."""
+    from xlstm_lab.fit.types import FitError
+
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse reports usage errors itself (code 2) and --help (code 0)
+        return int(exc.code or 0)
+    runner = {"isoflop": _run_isoflop, "parametric": _run_parametric}[args.kind]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            out, text = runner(args)
+        except (CliError, FitError) as exc:
+            print(f"{_PROG}: error: {exc}", file=sys.stderr)
+            return 2
+    print(json.dumps(_plain(out), indent=2) if args.json else text)
+    for w in caught:
+        print(f"{_PROG}: warning: {w.message}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

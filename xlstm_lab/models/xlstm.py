@@ -1,0 +1,196 @@
+"""xLSTM language model (xLSTM-7B block design): mLSTM layer -> pre-norm block -> model.
+
+Shapes: B batch, T time, H heads, K query/key head dim, V value head dim, d = d_model.
+One block is ``x + mLSTM(RMSNorm(x))`` then ``x + SwiGLU(RMSNorm(x))``; the mLSTM layer is
+
+    q, k = W_q x, W_k x (H*K each);  v = W_v x (H*V);  o = sigmoid(W_o x) (H*V)
+    i, f = cap * tanh((W_i x + b_i) / cap), same for f          (one scalar per head and step)
+    h = mLSTM cell(q, k, v, i, f)                               (B x H x T x V)
+    y = W_out (o * MultiHeadLayerNorm(h))
+
+The cell applies exp to i and logsigmoid to f internally (stabilised); see ``xlstm_lab.kernels``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from xlstm_lab.kernels import MLSTMState, mlstm, mlstm_step
+from xlstm_lab.models.config import ModelConfig
+from xlstm_lab.models.layers import (
+    MultiHeadLayerNorm,
+    RMSNorm,
+    SwiGLU,
+    small_init_,
+    soft_cap,
+    wang_init_,
+)
+from xlstm_lab.models.state import RecurrentState
+
+__all__ = ["MLSTMLayer", "XLSTMBlock", "XLSTMModel"]
+
+
+class MLSTMLayer(nn.Module):
+    """The mLSTM sequence mixer: projections, capped scalar gates, cell, per-head norm, output gate."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        opts = config.xlstm
+        d, n_heads = config.d_model, config.n_heads
+        self.n_heads, self.qk_head_dim, self.v_head_dim = n_heads, config.qk_head_dim, config.v_head_dim
+        self.gate_soft_cap, self.chunk_size, self.backend = opts.gate_soft_cap, opts.chunk_size, opts.backend
+        self.q = nn.Linear(d, config.qk_dim, bias=False)
+        self.k = nn.Linear(d, config.qk_dim, bias=False)
+        self.v = nn.Linear(d, config.v_dim, bias=False)
+        self.ogate = nn.Linear(d, config.v_dim, bias=False)
+        # the only biases of the model: one scalar per head for each gate
+        self.igate = nn.Linear(d, n_heads, bias=True)
+        self.fgate = nn.Linear(d, n_heads, bias=True)
+        self.norm = MultiHeadLayerNorm(n_heads, config.v_head_dim, eps=opts.norm_eps)
+        self.out = nn.Linear(config.v_dim, d, bias=False)
+        self._init(config)
+
+    def _init(self, config: ModelConfig) -> None:
+        d = config.d_model
+        for lin in (self.q, self.k, self.v, self.ogate, self.igate, self.fgate):
+            small_init_(lin.weight, d)
+        wang_init_(self.out.weight, config.v_dim, config.n_layers)
+        with torch.no_grad():
+            # i bias -10: input gates start almost closed; f bias in [3, 6]: forget gates start near 1
+            self.igate.bias.fill_(config.xlstm.igate_bias_init)
+            lo, hi = config.xlstm.fgate_bias_init
+            self.fgate.bias.copy_(torch.linspace(lo, hi, self.n_heads))
+
+    def _gates(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return soft_cap(self.igate(x), self.gate_soft_cap), soft_cap(self.fgate(x), self.gate_soft_cap)
+
+    def forward(
+        self, x: torch.Tensor, state: MLSTMState | None = None
+    ) -> tuple[torch.Tensor, MLSTMState]:
+        """x: B x T x d -> (y: B x T x d, last cell state)."""
+        b, t, _ = x.shape
+        heads = (b, t, self.n_heads, -1)
+        q = self.q(x).view(heads).transpose(1, 2)  # B H T K
+        k = self.k(x).view(heads).transpose(1, 2)
+        v = self.v(x).view(heads).transpose(1, 2)  # B H T V
+        i, f = (g.transpose(1, 2) for g in self._gates(x))  # B H T
+        h, last = mlstm(
+            q, k, v, i, f,
+            backend=self.backend,
+            chunk_size=self.chunk_size,
+            initial_state=state,
+            return_last_state=True,
+        )
+        h = self.norm(h.transpose(1, 2))  # B T H*V
+        return self.out(torch.sigmoid(self.ogate(x)) * h), last
+
+    def step(self, x: torch.Tensor, state: MLSTMState) -> tuple[torch.Tensor, MLSTMState]:
+        """One token: x: B x d -> (y: B x d, new state)."""
+        b = x.shape[0]
+        q = self.q(x).view(b, self.n_heads, -1)  # B H K
+        k = self.k(x).view(b, self.n_heads, -1)
+        v = self.v(x).view(b, self.n_heads, -1)  # B H V
+        i, f = self._gates(x)  # B H
+        h, state = mlstm_step(q, k, v, i, f, state)
+        h = self.norm(h.unsqueeze(1)).squeeze(1)  # B H*V
+        return self.out(torch.sigmoid(self.ogate(x)) * h), state
+
+
+class XLSTMBlock(nn.Module):
+    """Pre-norm residual block: x + mLSTM(norm(x)), then x + SwiGLU(norm(x))."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        eps = config.xlstm.norm_eps
+        self.norm_mlstm = RMSNorm(config.d_model, eps=eps)
+        self.mlstm = MLSTMLayer(config)
+        self.norm_ffn = RMSNorm(config.d_model, eps=eps)
+        self.ffn = SwiGLU(config.d_model, config.d_ff, config.n_layers)
+
+    def forward(
+        self, x: torch.Tensor, state: MLSTMState | None = None
+    ) -> tuple[torch.Tensor, MLSTMState]:
+        """x: B x T x d -> (B x T x d, last cell state)."""
+        y, state = self.mlstm(self.norm_mlstm(x), state)
+        x = x + y
+        return x + self.ffn(self.norm_ffn(x)), state
+
+    def step(self, x: torch.Tensor, state: MLSTMState) -> tuple[torch.Tensor, MLSTMState]:
+        """x: B x d -> (B x d, new state)."""
+        y, state = self.mlstm.step(self.norm_mlstm(x), state)
+        x = x + y
+        return x + self.ffn(self.norm_ffn(x)), state
+
+
+class XLSTMModel(nn.Module):
+    """Embedding -> n_layers xLSTM blocks -> RMSNorm -> untied head -> soft-capped logits."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        if config.family != "xlstm":
+            raise ValueError(f"XLSTMModel needs family='xlstm', got {config.family!r}")
+        self.config = config
+        self.embedding = nn.Embedding(config.vocab_size, config.d_model)
+        self.blocks = nn.ModuleList(XLSTMBlock(config) for _ in range(config.n_layers))
+        self.out_norm = RMSNorm(config.d_model, eps=config.xlstm.norm_eps)
+        self.head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        small_init_(self.embedding.weight, config.d_model)
+        small_init_(self.head.weight, config.d_model)
+
+    def _logits(self, x: torch.Tensor) -> torch.Tensor:
+        return soft_cap(self.head(self.out_norm(x)), self.config.xlstm.output_logit_soft_cap)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens: B x T (int64) -> logits: B x T x vocab."""
+        return self.prefill(tokens)[0]
+
+    def init_state(self, batch: int, device: torch.device | str | None = None) -> RecurrentState:
+        """An empty decode state (zero cells, which the cell treats like no state)."""
+        cfg = self.config
+        device = device if device is not None else self.embedding.weight.device
+        layers = [
+            MLSTMState.zeros(batch, cfg.n_heads, cfg.qk_head_dim, cfg.v_head_dim, device=device)
+            for _ in range(cfg.n_layers)
+        ]
+        return RecurrentState(layers=layers, length=0)
+
+    def prefill(
+        self, tokens: torch.Tensor, state: RecurrentState | None = None
+    ) -> tuple[torch.Tensor, RecurrentState]:
+        """Process a prompt (chunkwise), optionally continuing from ``state``.
+
+        Args:
+            tokens: B x T token ids.
+            state: decode state to continue from, or None to start fresh.
+
+        Returns:
+            (logits B x T x vocab, state after the last token).
+        """
+        x = self.embedding(tokens)
+        previous = state.layers if state is not None and state.layers else [None] * len(self.blocks)
+        new_layers = []
+        for block, layer_state in zip(self.blocks, previous):
+            x, layer_state = block(x, layer_state)
+            new_layers.append(layer_state)
+        length = (state.length if state is not None else 0) + tokens.shape[1]
+        return self._logits(x), RecurrentState(layers=new_layers, length=length)
+
+    def step(self, tokens: torch.Tensor, state: RecurrentState) -> tuple[torch.Tensor, RecurrentState]:
+        """Decode one token per sequence with the recurrent cell (O(1) in the context length).
+
+        Args:
+            tokens: B (or B x 1) token ids.
+            state: from ``init_state`` or ``prefill``.
+
+        Returns:
+            (logits B x vocab, new state).
+        """
+        x = self.embedding(tokens.reshape(-1))
+        if not state.layers:
+            state = self.init_state(x.shape[0], device=x.device)
+        new_layers = []
+        for block, layer_state in zip(self.blocks, state.layers):
+            x, layer_state = block.step(x, layer_state)
+            new_layers.append(layer_state)
+        return self._logits(x), RecurrentState(layers=new_layers, length=state.length + 1)
