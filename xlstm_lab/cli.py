@@ -47,8 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     par = kinds.add_parser("parametric", help="loss surface L = E + (A/N^alpha + B/D^beta)^gamma")
     _add_common(par, c_col=False)
-    par.add_argument("--gamma", default="fit",
-                     help="'fit' to fit gamma (default), or a number to fix it (1 = the Chinchilla form)")
+    par.add_argument("--gamma", action="store_true",
+                     help="also fit gamma (default: gamma = 1, the Chinchilla form)")
     par.add_argument("--delta", type=float, default=1e-3, help="Huber delta on log loss (default: %(default)s)")
 
     iso = kinds.add_parser("isoflop", help="IsoFLOP parabolas per budget and N*(C), D*(C) power laws")
@@ -100,12 +100,13 @@ def _plain(obj: object) -> object:
     return obj
 
 
-def _law_line(name: str, law) -> str:
+def _law_line(name: str, law, boot: tuple[float, float]) -> str:
     if law is None:
         return f"{name}(C): not fitted (fewer than 2 budgets in range)"
     lo, hi = law.a_interval
+    extra = f", bootstrap CI [{boot[0]:.4f}, {boot[1]:.4f}]" if all(map(math.isfinite, boot)) else ""
     return (f"{name}(C) = {law.k:.4g} * C^{law.a:.4f}   (SE of exponent {law.se_a:.4f}, "
-            f"{law.conf:.0%} CI [{lo:.4f}, {hi:.4f}], {law.n_points} budgets, status {law.status})")
+            f"{law.conf:.0%} t CI [{lo:.4f}, {hi:.4f}]{extra}, {law.n_points} budgets, status {law.status})")
 
 
 def _run_isoflop(args: argparse.Namespace) -> tuple[dict, str]:
@@ -121,6 +122,7 @@ def _run_isoflop(args: argparse.Namespace) -> tuple[dict, str]:
     out = {"optima": res.optima.to_dict(orient="records"),
            "n_opt": None if res.n_opt is None else res.n_opt.to_dict(),
            "d_opt": None if res.d_opt is None else res.d_opt.to_dict(),
+           "n_exponent_interval": list(res.n_exponent_interval), "d_exponent_interval": list(res.d_exponent_interval),
            "status": res.status, "skipped": [{"budget": b, "reason": r} for b, r in res.skipped]}
     for law in ("n_opt", "d_opt"):
         if out[law] is not None:
@@ -128,24 +130,21 @@ def _run_isoflop(args: argparse.Namespace) -> tuple[dict, str]:
     shown = res.optima.copy()
     with pd.option_context("display.float_format", "{:.4g}".format, "display.width", 200):
         lines = [f"IsoFLOP fit of {len(df)} runs ({args.file}); status {res.status}", shown.to_string(index=False), "",
-                 _law_line("N_opt", res.n_opt), _law_line("D_opt", res.d_opt)]
+                 _law_line("N_opt", res.n_opt, res.n_exponent_interval),
+                 _law_line("D_opt", res.d_opt, res.d_exponent_interval)]
     lines += [f"note: {n}" for n in res.notes]
     return out, "\n".join(lines)
 
 
 def _run_parametric(args: argparse.Namespace) -> tuple[dict, str]:
-    from xlstm_lab.fit.surface import fit_parametric  # lazy: only this command needs the surface fitter
+    try:  # lazy: only this command needs the surface fitter
+        from xlstm_lab.fit.surface import fit_parametric
+    except ImportError as exc:
+        raise CliError(f"the parametric fitter is not available ({exc})") from None
 
     df = _read(args, [args.n_col, args.d_col, args.loss_col])
-    if args.gamma == "fit":
-        gamma = None
-    else:
-        try:
-            gamma = float(args.gamma)
-        except ValueError:
-            raise CliError(f"--gamma must be 'fit' or a number, got {args.gamma!r}") from None
     res = fit_parametric(df[args.n_col].to_numpy(), df[args.d_col].to_numpy(), df[args.loss_col].to_numpy(),
-                         gamma=gamma, delta=args.delta)
+                         gamma=args.gamma, delta=args.delta)
     full = res.to_dict()
     # Scalars only (the fit's residual arrays would drown the numbers).
     out = {k: v for k, v in full.items() if not isinstance(v, (list, tuple, dict, np.ndarray))}
@@ -174,8 +173,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{_PROG}: error: {exc}", file=sys.stderr)
             return 2
     print(json.dumps(_plain(out), indent=2) if args.json else text)
-    for w in caught:
-        print(f"{_PROG}: warning: {w.message}", file=sys.stderr)
+    for message in dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught):  # each once, in order
+        print(f"{_PROG}: warning: {message}", file=sys.stderr)
     return 0
 
 

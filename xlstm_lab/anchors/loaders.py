@@ -35,7 +35,8 @@ def _family_label(family: str) -> str:
         return key
     if key in FAMILY_LABELS:
         return FAMILY_LABELS[key]
-    raise ValueError(f"unknown family {family!r}; use one of {sorted(set(FAMILY_LABELS) | set(FAMILY_LABELS.values()))}")
+    valid = sorted(set(FAMILY_LABELS) | set(FAMILY_LABELS.values()))
+    raise ValueError(f"unknown family {family!r}; use one of {valid}")
 
 
 def _add_family_label(df: pd.DataFrame) -> pd.DataFrame:

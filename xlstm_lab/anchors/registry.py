@@ -209,7 +209,7 @@ def _coerce(df: pd.DataFrame, col: Column) -> tuple[pd.Series | None, str]:
             return s, ""
         return None, f"expected text, found {s.dtype}"
     if col.kind == "bool":
-        text = s.astype(str).str.strip()
+        text = s.astype("string").str.strip()
         ok = text.isna() | text.isin(["True", "False"])
         if not ok.all():
             bad = sorted(set(text[~ok].astype(str)))[:3]

@@ -112,7 +112,7 @@ def group_budgets(c: object, *, rtol: float = 0.2) -> np.ndarray:
         rtol: relative gap that starts a new budget.
 
     Returns:
-        shape (n,) string labels, the budget's mean C formatted as "%.3g".
+        shape (n,) string labels, the budget's mean C formatted as "%.3g" (more digits if needed to be unique).
     """
     arr = validate_arrays({"C": c}, what="group_budgets")["C"]
     order = np.argsort(arr)
@@ -122,10 +122,13 @@ def group_budgets(c: object, *, rtol: float = 0.2) -> np.ndarray:
         if arr[cur] > arr[prev] * (1.0 + rtol):
             g += 1
         group[cur] = g
+    means = [arr[group == gi].mean() for gi in range(g + 1)]
+    digits = 3
+    while len({f"{m:.{digits}g}" for m in means}) < len(means):  # a small rtol can split one "%.3g" value
+        digits += 1
     labels = np.empty(arr.size, dtype=object)
-    for gi in range(g + 1):
-        m = group == gi
-        labels[m] = f"{arr[m].mean():.3g}"
+    for gi, mean in enumerate(means):
+        labels[group == gi] = f"{mean:.{digits}g}"
     return labels.astype(str)
 
 

@@ -94,6 +94,9 @@ class XLSTMOptions:
     """Epsilon of the RMS and per-head layer norms."""
     backend: str = "auto"
     """Kernel backend passed to ``xlstm_lab.kernels.mlstm``."""
+    normalizer_grad: Literal["exact", "detached"] = "exact"
+    """Cell gradient convention: "exact", or "detached" (the denominator as a constant, as the paper's
+    kernels did); see ``xlstm_lab.kernels.mlstm``."""
 
     def __post_init__(self) -> None:
         _check_positive(
@@ -103,6 +106,13 @@ class XLSTMOptions:
             chunk_size=self.chunk_size,
             norm_eps=self.norm_eps,
         )
+        if self.normalizer_grad not in ("exact", "detached"):
+            raise ConfigError(
+                f"XLSTMOptions.normalizer_grad must be 'exact' or 'detached', got {self.normalizer_grad!r}"
+            )
+        lo, hi = self.fgate_bias_init
+        if not lo <= hi:
+            raise ConfigError(f"XLSTMOptions.fgate_bias_init must be (low, high) with low <= high, got {(lo, hi)}")
         for name in ("gate_soft_cap", "output_logit_soft_cap"):
             cap = getattr(self, name)
             if cap is not None and not cap > 0:
@@ -140,7 +150,8 @@ class ModelConfig:
     n_heads: int
     """Number of heads of the mLSTM cell or of the attention."""
     d_ff: int | None = None
-    """SwiGLU hidden width; None derives it from d_model with :func:`default_d_ff`."""
+    """SwiGLU hidden width; None derives it from d_model with :func:`default_d_ff`. After construction it is
+    always an int, so ``dataclasses.replace(cfg, d_model=...)`` keeps the old width unless ``d_ff=None``."""
     context_length: int = 2048
     """Training sequence length in tokens (the FLOP counts default to it)."""
     xlstm: XLSTMOptions = field(default_factory=XLSTMOptions)
@@ -150,9 +161,7 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
-            raise UnknownFamilyError(
-                f"ModelConfig.family must be one of {FAMILIES}, got {self.family!r}"
-            )
+            raise UnknownFamilyError(f"ModelConfig.family must be one of {FAMILIES}, got {self.family!r}")
         for name in ("vocab_size", "d_model", "n_layers", "n_heads", "context_length"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool):

@@ -38,7 +38,7 @@ class KVCache:
         *,
         device: torch.device | str | None = None,
         dtype: torch.dtype = torch.float32,
-    ) -> "KVCache":
+    ) -> KVCache:
         """An empty cache with room for ``capacity`` positions per layer."""
         shape = (batch, n_heads, max(capacity, 1), head_dim)
         keys = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(n_layers)]

@@ -40,6 +40,7 @@ class MLSTMLayer(nn.Module):
         d, n_heads = config.d_model, config.n_heads
         self.n_heads, self.qk_head_dim, self.v_head_dim = n_heads, config.qk_head_dim, config.v_head_dim
         self.gate_soft_cap, self.chunk_size, self.backend = opts.gate_soft_cap, opts.chunk_size, opts.backend
+        self.normalizer_grad = opts.normalizer_grad
         self.q = nn.Linear(d, config.qk_dim, bias=False)
         self.k = nn.Linear(d, config.qk_dim, bias=False)
         self.v = nn.Linear(d, config.v_dim, bias=False)
@@ -65,9 +66,7 @@ class MLSTMLayer(nn.Module):
     def _gates(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return soft_cap(self.igate(x), self.gate_soft_cap), soft_cap(self.fgate(x), self.gate_soft_cap)
 
-    def forward(
-        self, x: torch.Tensor, state: MLSTMState | None = None
-    ) -> tuple[torch.Tensor, MLSTMState]:
+    def forward(self, x: torch.Tensor, state: MLSTMState | None = None) -> tuple[torch.Tensor, MLSTMState]:
         """x: B x T x d -> (y: B x T x d, last cell state)."""
         b, t, _ = x.shape
         heads = (b, t, self.n_heads, -1)
@@ -76,11 +75,16 @@ class MLSTMLayer(nn.Module):
         v = self.v(x).view(heads).transpose(1, 2)  # B H T V
         i, f = (g.transpose(1, 2) for g in self._gates(x))  # B H T
         h, last = mlstm(
-            q, k, v, i, f,
+            q,
+            k,
+            v,
+            i,
+            f,
             backend=self.backend,
             chunk_size=self.chunk_size,
             initial_state=state,
             return_last_state=True,
+            normalizer_grad=self.normalizer_grad,
         )
         h = self.norm(h.transpose(1, 2))  # B T H*V
         return self.out(torch.sigmoid(self.ogate(x)) * h), last
@@ -108,9 +112,7 @@ class XLSTMBlock(nn.Module):
         self.norm_ffn = RMSNorm(config.d_model, eps=eps)
         self.ffn = SwiGLU(config.d_model, config.d_ff, config.n_layers)
 
-    def forward(
-        self, x: torch.Tensor, state: MLSTMState | None = None
-    ) -> tuple[torch.Tensor, MLSTMState]:
+    def forward(self, x: torch.Tensor, state: MLSTMState | None = None) -> tuple[torch.Tensor, MLSTMState]:
         """x: B x T x d -> (B x T x d, last cell state)."""
         y, state = self.mlstm(self.norm_mlstm(x), state)
         x = x + y
@@ -145,8 +147,14 @@ class XLSTMModel(nn.Module):
         """tokens: B x T (int64) -> logits: B x T x vocab."""
         return self.prefill(tokens)[0]
 
-    def init_state(self, batch: int, device: torch.device | str | None = None) -> RecurrentState:
-        """An empty decode state (zero cells, which the cell treats like no state)."""
+    def init_state(
+        self, batch: int, device: torch.device | str | None = None, capacity: int | None = None
+    ) -> RecurrentState:
+        """An empty decode state (C = 0, n = 0, m = -inf per layer).
+
+        ``capacity`` is accepted for API symmetry with the Transformer's KV cache and ignored: the state
+        has the same size at any context length.
+        """
         cfg = self.config
         device = device if device is not None else self.embedding.weight.device
         layers = [
@@ -155,9 +163,7 @@ class XLSTMModel(nn.Module):
         ]
         return RecurrentState(layers=layers, length=0)
 
-    def prefill(
-        self, tokens: torch.Tensor, state: RecurrentState | None = None
-    ) -> tuple[torch.Tensor, RecurrentState]:
+    def prefill(self, tokens: torch.Tensor, state: RecurrentState | None = None) -> tuple[torch.Tensor, RecurrentState]:
         """Process a prompt (chunkwise), optionally continuing from ``state``.
 
         Args:
@@ -170,7 +176,7 @@ class XLSTMModel(nn.Module):
         x = self.embedding(tokens)
         previous = state.layers if state is not None and state.layers else [None] * len(self.blocks)
         new_layers = []
-        for block, layer_state in zip(self.blocks, previous):
+        for block, layer_state in zip(self.blocks, previous, strict=True):
             x, layer_state = block(x, layer_state)
             new_layers.append(layer_state)
         length = (state.length if state is not None else 0) + tokens.shape[1]
@@ -190,7 +196,7 @@ class XLSTMModel(nn.Module):
         if not state.layers:
             state = self.init_state(x.shape[0], device=x.device)
         new_layers = []
-        for block, layer_state in zip(self.blocks, state.layers):
+        for block, layer_state in zip(self.blocks, state.layers, strict=True):
             x, layer_state = block.step(x, layer_state)
             new_layers.append(layer_state)
         return self._logits(x), RecurrentState(layers=new_layers, length=state.length + 1)

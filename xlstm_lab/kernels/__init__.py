@@ -1,0 +1,5 @@
+"""Sequence-mixing kernels of xlstm-lab: the mLSTM cell with reference, torch and Triton backends."""
+
+from .mlstm import BACKENDS, STEP_BACKENDS, MLSTMState, mlstm, mlstm_step
+
+__all__ = ["BACKENDS", "STEP_BACKENDS", "MLSTMState", "mlstm", "mlstm_step"]

@@ -1,0 +1,72 @@
+"""The autograd.Function around the Triton chunkwise kernels: layout, padding and dtype policy."""
+
+from __future__ import annotations
+
+import torch
+
+from .chunkwise_triton import mlstm_chunkwise_bwd, mlstm_chunkwise_fwd
+from .heuristics import block_at_least_16
+from .reference import EPS
+from .state import MLSTMState
+
+__all__ = ["mlstm_triton"]
+
+_KERNEL_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
+
+
+class _MLSTMTriton(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, q, k, v, i, f, C0, n0, m0, L, eps, exact):
+        h, nq, mt, (Cs, Ns, Ms) = mlstm_chunkwise_fwd(q, k, v, i, f, C0, n0, m0, L, eps)
+        ctx.save_for_backward(q, k, v, i, f, C0, n0, m0, h, nq, mt)
+        ctx.L, ctx.eps, ctx.exact = L, eps, exact
+        m_last = Ms[:, -1]
+        ctx.mark_non_differentiable(m_last)
+        return h, Cs[:, -1], Ns[:, -1], m_last  # views; the caller clones them only when it keeps them
+
+    @staticmethod
+    def backward(ctx, dh, dC_T, dn_T, _dm):
+        q, k, v, i, f, C0, n0, m0, h, nq, mt = ctx.saved_tensors
+        grads = mlstm_chunkwise_bwd(q, k, v, i, f, C0, n0, m0, h, nq, mt, dh.contiguous(), dC_T, dn_T,
+                                    ctx.L, ctx.eps, ctx.exact)
+        return (*grads, None, None, None, None)
+
+
+def mlstm_triton(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    i: torch.Tensor,
+    f: torch.Tensor,
+    *,
+    chunk_size: int = 64,
+    initial_state: MLSTMState | None = None,
+    return_last_state: bool = False,
+    normalizer_grad: str = "exact",
+    eps: float = EPS,
+):
+    """Chunkwise mLSTM on the Triton kernels; arguments and returns as ``xlstm_lab.kernels.mlstm.mlstm``.
+
+    q, k, v must be fp32, bf16 or fp16 (k and v are cast to q's dtype); gates keep their dtype and get
+    gradients in it. ``chunk_size`` must be a power of two >= 16; for T < chunk_size a smaller chunk is used.
+    """
+    if q.dtype not in _KERNEL_DTYPES:
+        raise TypeError(f"triton mLSTM takes fp32/bf16/fp16 inputs, got {q.dtype}; use a torch backend for float64")
+    if chunk_size < 16 or chunk_size & (chunk_size - 1):
+        raise ValueError(f"chunk_size={chunk_size}: the Triton backend needs a power of two >= 16")
+    B, H, T, K = q.shape
+    V = v.shape[-1]
+    L = min(chunk_size, block_at_least_16(T, chunk_size))
+    state = initial_state if initial_state is not None else MLSTMState.zeros(B, H, K, V, q.device)
+    state.validate(B, H, K, V)
+    flat = lambda x, *tail: x.reshape(B * H, *tail).contiguous()  # noqa: E731
+    args = (
+        flat(q, T, K), flat(k.to(q.dtype), T, K), flat(v.to(q.dtype), T, V), flat(i, T), flat(f, T),
+        flat(state.C.float(), K, V), flat(state.n.float(), K), flat(state.m.float()),
+    )
+    h, C, n, m = _MLSTMTriton.apply(*args, L, eps, normalizer_grad == "exact")
+    h = h.reshape(B, H, T, V)
+    if not return_last_state:
+        return h
+    last = MLSTMState(C.reshape(B, H, K, V).clone(), n.reshape(B, H, K).clone(), m.reshape(B, H).clone())
+    return h, last
