@@ -114,7 +114,9 @@ def simulate_isoflop(
     if int(n_per_budget) != n_per_budget or n_per_budget < 3:
         raise InvalidInputError(f"simulate_isoflop: n_per_budget must be an integer >= 3, got {n_per_budget!r}.")
     if not (np.isfinite(span) and span > 1):
-        raise InvalidInputError(f"simulate_isoflop: span must be > 1 (N grid from N_opt/span to N_opt*span), got {span!r}.")
+        raise InvalidInputError(
+            f"simulate_isoflop: span must be > 1 (N grid from N_opt/span to N_opt*span), got {span!r}."
+        )
     c = validate_arrays({"budgets": np.atleast_1d(np.asarray(budgets, dtype=np.float64))}, what="simulate_isoflop")
     c = np.sort(c["budgets"])
     n_opt, d_opt = chinchilla_frontier(c, E, A, B, alpha, beta)

@@ -1,4 +1,4 @@
-"""Parametric loss surface L = E + (A/N^alpha + B/D^beta)^gamma: Huber fit in log space, variable projection, frontier."""
+"""Parametric loss surface L = E + (A/N^alpha + B/D^beta)^gamma: log-space Huber fit, variable projection, frontier."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import least_squares, minimize, nnls
+from scipy.optimize import least_squares, nnls
 
-from ._batched_lbfgs import batched_lbfgs
+from ._batched_lbfgs import CONVERGED, STALLED, batched_lbfgs
+from ._surface_kernel import Prepared, huber_fg, polish
 from .bootstrap import bootstrap_counts, bootstrap_indices, percentile_intervals
 from .types import ConvergenceError, FitError, InvalidInputError, validate_arrays
 
@@ -26,7 +27,7 @@ __all__ = [
     "huber_objective",
 ]
 
-# Hoffmann et al. (2022), Appendix D.2: the L-BFGS start grid, in the log-parameters e = ln E, a = ln A, b = ln B.
+# Hoffmann et al. (2022), Approach 3: the L-BFGS start grid, in the log-parameters e = ln E, a = ln A, b = ln B.
 CHINCHILLA_GRID: dict[str, tuple[float, ...]] = {
     "e": (-1.0, -0.5, 0.0, 0.5, 1.0),
     "a": (0.0, 5.0, 10.0, 15.0, 20.0, 25.0),
@@ -51,20 +52,23 @@ def surface_loss(N, D, E: float, A: float, B: float, alpha: float, beta: float, 
     """Loss of the surface L = E + (A/N^alpha + B/D^beta)^gamma.
 
     Args:
-        N: parameters, any shape. D: tokens, broadcastable with N. E, A, B > 0 (A, B may be huge: evaluated in
+        N: parameters, any shape. D: tokens, broadcastable with N. E, A, B >= 0 (A, B may be huge: evaluated in
             log space), alpha, beta, gamma: exponents.
 
     Returns:
         Loss (nats/token), broadcast shape of N and D.
     """
     ln_n, ln_d = np.log(np.asarray(N, dtype=np.float64)), np.log(np.asarray(D, dtype=np.float64))
-    return np.exp(_lse_log_loss(ln_n, ln_d, math.log(E), math.log(A), math.log(B), alpha, beta, gamma))
+    with np.errstate(divide="ignore"):  # a coefficient pinned at 0 (varpro) has log -inf, which LSE handles
+        e, a, b = np.log(np.array([E, A, B], dtype=np.float64))
+    return np.exp(_lse_log_loss(ln_n, ln_d, e, a, b, alpha, beta, gamma))
 
 
 def chinchilla_frontier(C, E: float, A: float, B: float, alpha: float, beta: float) -> tuple[np.ndarray, np.ndarray]:
     """Compute-optimal N and D under C = 6 N D for L = E + A/N^alpha + B/D^beta (Hoffmann et al. 2022, eq. 4).
 
-    N_opt = G (C/6)^(beta/(alpha+beta)), D_opt = G^-1 (C/6)^(alpha/(alpha+beta)), G = (alpha A/(beta B))^(1/(alpha+beta)).
+    N_opt = G (C/6)^(beta/(alpha+beta)), D_opt = (C/6)^(alpha/(alpha+beta)) / G, with
+    G = (alpha A / (beta B))^(1/(alpha+beta)).
     The same (N_opt, D_opt) minimise E + (A/N^alpha + B/D^beta)^gamma for any gamma > 0: raising the bracket to a
     positive power is monotone, so its argmin along 6ND = C does not move. E does not enter.
 
@@ -105,7 +109,8 @@ class ParametricFit:
             ``best_rtol`` of the grid's best).
         status: "ok"; "not_converged"; "nonphysical" (an exponent <= 0); "bound" (varpro: E, A or B pinned at 0,
             or an exponent at the grid edge without refinement).
-        converged: the final local optimiser reported success.
+        converged: huber-lbfgs: the final point passed the Newton check (positive-definite Hessian, predicted
+            further decrease <= 1e-10 of the objective); varpro: ``least_squares`` reported success.
         residuals: log L_hat - log L per data point, shape (n,).
         x: raw vector (e, a, b, alpha, beta[, gamma]) with e = ln E, a = ln A, b = ln B.
         delta: Huber threshold (None for varpro). method: "huber-lbfgs" or "varpro".
@@ -144,120 +149,31 @@ class ParametricFit:
     def frontier(self, C) -> tuple[np.ndarray, np.ndarray]:
         """Compute-optimal (N_opt, D_opt) under C = 6ND; exact for any gamma > 0 (see :func:`chinchilla_frontier`)."""
         if not self.gamma > 0:
-            raise FitError(f"frontier: gamma = {self.gamma} <= 0 has no loss-minimising allocation; refit with gamma=False.")
+            raise FitError(
+                f"frontier: gamma = {self.gamma} <= 0 has no loss-minimising allocation; refit with gamma=False."
+            )
         return chinchilla_frontier(C, self.E, self.A, self.B, self.alpha, self.beta)
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready summary: E, A, B, alpha, beta, gamma, objective, plus fit diagnostics."""
-        out: dict[str, object] = {k: float(getattr(self, k)) for k in ("E", "A", "B", "alpha", "beta", "gamma", "objective")}
+        out: dict[str, object] = {
+            k: float(getattr(self, k)) for k in ("E", "A", "B", "alpha", "beta", "gamma", "objective")
+        }
         out.update(
-            n_starts=int(self.n_starts), n_best=int(self.n_best), status=self.status, converged=bool(self.converged),
-            method=self.method, delta=None if self.delta is None else float(self.delta), fit_gamma=bool(self.fit_gamma),
+            n_starts=int(self.n_starts),
+            n_best=int(self.n_best),
+            status=self.status,
+            converged=bool(self.converged),
+            method=self.method,
+            delta=None if self.delta is None else float(self.delta),
+            fit_gamma=bool(self.fit_gamma),
             n_points=int(self.n_points),
             alpha_beta_corr=None if self.alpha_beta_corr is None else float(self.alpha_beta_corr),
-            intervals=None if self.intervals is None else {k: [float(v[0]), float(v[1])] for k, v in self.intervals.items()},
+            intervals=None
+            if self.intervals is None
+            else {k: [float(v[0]), float(v[1])] for k, v in self.intervals.items()},
         )
         return out
-
-
-# ----------------------------------------------------------------------------------------------- data and objective
-
-
-class _Prepared:
-    """Log data, centred: a' = a - alpha*mean(ln N) decorrelates a from alpha, which speeds up L-BFGS a lot."""
-
-    def __init__(self, n: np.ndarray, d: np.ndarray, loss: np.ndarray):
-        ln_n, ln_d = np.log(n), np.log(d)
-        self.cn, self.cd = float(ln_n.mean()), float(ln_d.mean())
-        self.ln, self.ld = ln_n - self.cn, ln_d - self.cd
-        # exp(a - alpha ln N) depends on N only: evaluate it on the distinct N (and D), then gather.
-        self.un, self.i_n = np.unique(self.ln, return_inverse=True)
-        self.ud, self.i_d = np.unique(self.ld, return_inverse=True)
-        self.y = np.log(loss)
-        self.n = loss.size
-
-    def to_centred(self, x: np.ndarray) -> np.ndarray:
-        xc = np.array(x, dtype=np.float64, copy=True)
-        xc[..., 1] -= xc[..., 3] * self.cn
-        xc[..., 2] -= xc[..., 4] * self.cd
-        return xc
-
-    def to_raw(self, xc: np.ndarray) -> np.ndarray:
-        x = np.array(xc, dtype=np.float64, copy=True)
-        x[..., 1] += x[..., 3] * self.cn
-        x[..., 2] += x[..., 4] * self.cd
-        return x
-
-    def grad_to_raw(self, gc: np.ndarray) -> np.ndarray:
-        g = np.array(gc, dtype=np.float64, copy=True)  # chain rule of a' = a - alpha*cn
-        g[..., 3] -= g[..., 1] * self.cn
-        g[..., 4] -= g[..., 2] * self.cd
-        return g
-
-
-def _huber_fg(X: np.ndarray, P: _Prepared, delta: float, W: np.ndarray | None = None):
-    """Sum-Huber objective and analytic gradient for a batch of centred parameter rows.
-
-    X: (S, 5) rows (e, a', b', alpha, beta) with gamma = 1, or (S, 6) with gamma last. W: optional (S, n) data
-    weights (bootstrap multiplicities). Returns h (S,), grad (S, p); rows that overflow get h = inf.
-    """
-    # Blocks of <= 16000 elements keep each float64 temporary under glibc's 128 KiB mmap threshold, so it is
-    # recycled instead of freshly mapped: a (4500, 240) temporary costs more in page faults than the arithmetic
-    # on it (measured: 17 ns per element in blocks, 36 ns with 24k-element blocks, 86 ns unblocked).
-    step = max(1, 16000 // P.n)
-    if X.shape[0] <= step:
-        return _huber_fg_block(X, P, delta, W)
-    parts = [
-        _huber_fg_block(X[i : i + step], P, delta, None if W is None else W[i : i + step])
-        for i in range(0, X.shape[0], step)
-    ]
-    return np.concatenate([h for h, _ in parts]), np.concatenate([g for _, g in parts])
-
-
-def _huber_fg_block(X: np.ndarray, P: _Prepared, delta: float, W: np.ndarray | None):
-    S, p = X.shape
-    e = X[:, 0:1]
-    with np.errstate(all="ignore"):
-        u1 = X[:, 1:2] - X[:, 3:4] * P.un
-        u2 = X[:, 2:3] - X[:, 4:5] * P.ud
-        m = np.maximum(u1.max(1, keepdims=True), u2.max(1, keepdims=True))  # row shift keeps exp() <= 1
-        ag = np.exp(u1 - m)[:, P.i_n]
-        bg = np.exp(u2 - m)[:, P.i_d]
-        se = ag + bg  # bracket / exp(m), in (0, 2]
-        if p == 5:  # gamma = 1: log L = log(E + bracket) needs one log per point
-            mp = np.maximum(m, e)
-            c, ep = np.exp(m - mp), np.exp(e - mp)
-            tt = se * c + ep  # (E + bracket) / exp(mp)
-        else:
-            gam = X[:, 5:6]
-            s = np.log(se) + m  # log bracket
-            t = gam * s
-            mp = np.maximum(t.max(1, keepdims=True), e)
-            tb = np.exp(t - mp)
-            ep = np.exp(e - mp)
-            tt = tb + ep
-        r = np.log(tt) + mp - P.y
-        psi = np.clip(r, -delta, delta)  # Huber derivative
-        hel = psi * (r - 0.5 * psi)  # Huber loss: r^2/2 inside, delta(|r| - delta/2) outside
-        if W is not None:
-            psi = psi * W
-            hel = hel * W
-        h = hel.sum(1)
-        u = psi / tt
-        g = np.empty((S, p))
-        g[:, 0] = ep[:, 0] * u.sum(1)  # d log L / de = E / (E + bracket)
-        if p == 5:
-            u *= c  # d log L / d log bracket = bracket / (E + bracket)
-        else:
-            u *= tb
-            g[:, 5] = np.einsum("ij,ij->i", u, s)
-            u *= gam / se
-        w1, w2 = u * ag, u * bg
-        g[:, 1], g[:, 2] = w1.sum(1), w2.sum(1)
-        g[:, 3], g[:, 4] = -(w1 @ P.ln), -(w2 @ P.ld)
-    bad = ~(np.isfinite(h) & np.isfinite(g).all(1))
-    h[bad] = np.inf
-    return h, g
 
 
 def huber_objective(x, N, D, loss, *, delta: float = 1e-3) -> tuple[float, np.ndarray]:
@@ -271,11 +187,15 @@ def huber_objective(x, N, D, loss, *, delta: float = 1e-3) -> tuple[float, np.nd
         (sum_i Huber_delta(log L_hat_i - log L_i), gradient w.r.t. x of shape (5,) or (6,)).
     """
     arr = validate_arrays({"N": N, "D": D, "loss": loss}, what="huber_objective")
-    P = _Prepared(arr["N"], arr["D"], arr["loss"])
+    if not (np.isfinite(delta) and delta > 0):
+        raise InvalidInputError(f"huber_objective: delta must be > 0, got {delta!r}.")
+    P = Prepared(arr["N"], arr["D"], arr["loss"])
     xv = np.asarray(x, dtype=np.float64).ravel()
     if xv.size not in (5, 6):
-        raise InvalidInputError(f"huber_objective: x must have 5 or 6 entries (e, a, b, alpha, beta[, gamma]), got {xv.size}.")
-    h, g = _huber_fg(P.to_centred(xv)[None, :], P, delta)
+        raise InvalidInputError(
+            f"huber_objective: x must have 5 or 6 entries (e, a, b, alpha, beta[, gamma]), got {xv.size}."
+        )
+    h, g = huber_fg(P.to_centred(xv)[None, :], P, delta)
     return float(h[0]), P.grad_to_raw(g[0])
 
 
@@ -328,20 +248,6 @@ def _distinct(X: np.ndarray, f: np.ndarray, k: int) -> np.ndarray:
     return np.array(keep, dtype=int)
 
 
-def _polish(xc: np.ndarray, P: _Prepared, delta: float, W: np.ndarray | None = None):
-    """scipy L-BFGS-B (analytic gradient) from the best batch point; the objective is divided by its start value so
-    the relative tolerances mean the same thing for noisy (objective ~1e-4) and noiseless (~1e-25) data."""
-    h0 = float(_huber_fg(xc[None, :], P, delta, W)[0][0])
-    scale = h0 if h0 > 0 else 1.0
-
-    def fun(z):
-        h, g = _huber_fg(z[None, :], P, delta, W)
-        return h[0] / scale, g[0] / scale
-
-    res = minimize(fun, xc, jac=True, method="L-BFGS-B", options=dict(maxiter=5000, ftol=1e-15, gtol=1e-12, maxcor=20))
-    return res, h0
-
-
 def fit_parametric(
     N=None,
     D=None,
@@ -363,7 +269,8 @@ def fit_parametric(
     the objective is sum_i Huber_delta(log L_hat_i - log L_i) (a sum, not a mean: it doubles when the data are
     duplicated). Every start of the grid (default :data:`CHINCHILLA_GRID`, 4500 starts, times
     :data:`GAMMA_STARTS` when gamma is fitted) is optimised by an L-BFGS with analytic gradients that runs all
-    starts at once in numpy (screen: stop when an iteration lowers the objective by < 1e-8 relative); starts
+    starts at once in numpy (screen: steps of at most 3 in centred parameter units, stop when an iteration
+    lowers the objective by < 1e-7 relative, at most 500 iterations); starts
     that end within 1% of the best are refined (relative decrease < 1e-14), and the best is polished with
     ``scipy.optimize.minimize(method="L-BFGS-B", jac=True)``. ``n_best`` counts refined starts within
     ``best_rtol`` of the best objective (or within n*1e-15 absolute, for noiseless data); a start stuck on a
@@ -395,31 +302,36 @@ def fit_parametric(
         raise InvalidInputError(f"fit_parametric: delta must be > 0, got {delta!r}; 1e-3 is the usual choice.")
     if int(n_bootstrap) != n_bootstrap or n_bootstrap < 0 or n_bootstrap == 1:
         raise InvalidInputError(f"fit_parametric: n_bootstrap must be 0 or an integer >= 2, got {n_bootstrap!r}.")
-    P = _Prepared(arr["N"], arr["D"], arr["loss"])
+    P = Prepared(arr["N"], arr["D"], arr["loss"])
     starts = P.to_centred(_start_grid(grid, bool(gamma)))
 
     def fg(X, rows):
-        return _huber_fg(X, P, delta)
+        return huber_fg(X, P, delta)
 
-    X, f, _, _ = batched_lbfgs(fg, starts, ftol=1e-8, gtol=1e-12, max_iter=500)
+    X, f, _, _ = batched_lbfgs(fg, starts, ftol=1e-7, gtol=1e-12, max_iter=500, max_step=3.0)
     if not np.isfinite(f).any():
-        raise ConvergenceError("fit_parametric: no start reached a finite objective; check the data's units (N, D raw counts).")
+        raise ConvergenceError(
+            "fit_parametric: no start reached a finite objective; check the data's units (N, D raw counts)."
+        )
     fmin = np.min(f)
     sel = np.flatnonzero(f <= fmin + 1e-2 * abs(fmin) + P.n * 1e-15)
-    Xr, fr, _, _ = batched_lbfgs(fg, X[sel], ftol=1e-14, gtol=1e-14, max_iter=2000)
+    Xr, fr, _, _ = batched_lbfgs(fg, X[sel], ftol=1e-14, gtol=1e-14, max_iter=2000, max_step=3.0)
     X[sel], f[sel] = Xr, fr
-    ib = int(np.argmin(f))
-    res, _ = _polish(X[ib], P, delta)
-    h_pol = float(_huber_fg(res.x[None, :], P, delta)[0][0])
-    xc = res.x if h_pol <= f[ib] else X[ib]
-    best = min(h_pol, float(f[ib]))
+    xc, best, converged, message = polish(X[int(np.argmin(f))], P, delta)
     n_best = int(np.sum(f <= best + best_rtol * abs(best) + P.n * 1e-15))
-    extra = _bootstrap_parametric(P, X, f, xc, delta, int(n_bootstrap), seed, level, bootstrap_starts) if n_bootstrap else {}
-    return _make_fit(P, xc, best, starts.shape[0], max(n_best, 1), bool(res.success), str(res.message), delta,
-                     "huber-lbfgs", bool(gamma), **extra)
+    extra = (
+        _bootstrap_parametric(P, X, f, xc, delta, int(n_bootstrap), seed, level, bootstrap_starts)
+        if n_bootstrap
+        else {}
+    )
+    return _make_fit(
+        P, xc, best, starts.shape[0], max(n_best, 1), converged, message, delta, "huber-lbfgs", bool(gamma), **extra
+    )
 
 
-def _make_fit(P, xc, objective, n_starts, n_best, converged, message, delta, method, fit_gamma, **extra) -> ParametricFit:
+def _make_fit(
+    P, xc, objective, n_starts, n_best, converged, message, delta, method, fit_gamma, **extra
+) -> ParametricFit:
     x = P.to_raw(xc) if method == "huber-lbfgs" else np.asarray(xc, dtype=np.float64)
     g = float(x[5]) if x.size == 6 else 1.0
     resid = _lse_log_loss(P.ln + P.cn, P.ld + P.cd, x[0], x[1], x[2], x[3], x[4], g) - P.y
@@ -429,10 +341,25 @@ def _make_fit(P, xc, objective, n_starts, n_best, converged, message, delta, met
     if extra.pop("at_bound", False) and status == "ok":
         status = "bound"
     return ParametricFit(
-        E=float(np.exp(x[0])), A=float(np.exp(x[1])), B=float(np.exp(x[2])), alpha=float(x[3]), beta=float(x[4]),
-        gamma=g, objective=float(objective), n_starts=int(n_starts), n_best=int(n_best), status=status,
-        converged=converged, residuals=resid, x=x, delta=delta, method=method, fit_gamma=fit_gamma, n_points=P.n,
-        message=message, **extra,
+        E=float(np.exp(x[0])),
+        A=float(np.exp(x[1])),
+        B=float(np.exp(x[2])),
+        alpha=float(x[3]),
+        beta=float(x[4]),
+        gamma=g,
+        objective=float(objective),
+        n_starts=int(n_starts),
+        n_best=int(n_best),
+        status=status,
+        converged=converged,
+        residuals=resid,
+        x=x,
+        delta=delta,
+        method=method,
+        fit_gamma=fit_gamma,
+        n_points=P.n,
+        message=message,
+        **extra,
     )
 
 
@@ -461,14 +388,15 @@ def _bootstrap_parametric(P, X, f, xc_best, delta, k, seed, level, n_starts) -> 
     X0 = np.tile(starts, (k, 1))
 
     def fg(Xb, rows):
-        return _huber_fg(Xb, P, delta, rows_w[rows])
+        return huber_fg(Xb, P, delta, rows_w[rows])
 
-    Xb, fb, _, flag = batched_lbfgs(fg, X0, ftol=1e-14, gtol=1e-14, max_iter=2000)
+    Xb, fb, _, flag = batched_lbfgs(fg, X0, ftol=1e-14, gtol=1e-14, max_iter=2000, max_step=3.0)
+    flag = np.isin(flag, (CONVERGED, STALLED))
     fb = fb.reshape(k, -1)
     pick = np.argmin(np.where(np.isfinite(fb), fb, np.inf), axis=1)
     sel = np.arange(k) * starts.shape[0] + pick
     raw = P.to_raw(Xb[sel])
-    return _summarise(_samples_frame(raw, fb[np.arange(k), pick], flag[sel] == 0), level, X.shape[1] == 6)
+    return _summarise(_samples_frame(raw, fb[np.arange(k), pick], flag[sel]), level, X.shape[1] == 6)
 
 
 # ----------------------------------------------------------------------------------------------- fit_varpro
@@ -513,13 +441,18 @@ def fit_varpro(
             full-data optimum (no grid).
 
     Returns:
-        :class:`ParametricFit` (method "varpro", delta None, gamma 1). status "bound" if E, A or B is 0.
+        :class:`ParametricFit` (method "varpro", delta None, gamma 1). status "bound" if a parameter ends at its
+        bound 0, or (without refinement) an exponent at the edge of its grid.
     """
     arr = _inputs(N, D, loss, data, "fit_varpro", min_points=6)
     n, d, y = arr["N"], arr["D"], arr["loss"]
     ag = np.arange(1, 101) * 0.02 if alpha_grid is None else np.asarray(alpha_grid, dtype=np.float64).ravel()
     bg = np.arange(1, 101) * 0.02 if beta_grid is None else np.asarray(beta_grid, dtype=np.float64).ravel()
-    if ag.size == 0 or bg.size == 0 or not (np.isfinite(ag).all() and np.isfinite(bg).all() and (ag > 0).all() and (bg > 0).all()):
+    if (
+        ag.size == 0
+        or bg.size == 0
+        or not (np.isfinite(ag).all() and np.isfinite(bg).all() and (ag > 0).all() and (bg > 0).all())
+    ):
         raise InvalidInputError("fit_varpro: alpha_grid and beta_grid must be non-empty and > 0.")
     if int(n_bootstrap) != n_bootstrap or n_bootstrap < 0 or n_bootstrap == 1:
         raise InvalidInputError(f"fit_varpro: n_bootstrap must be 0 or an integer >= 2, got {n_bootstrap!r}.")
@@ -528,27 +461,46 @@ def fit_varpro(
     coef, best = _profile(n, d, y, ag[i], bg[j])
     theta = np.array([*coef, ag[i], bg[j]])
     n_best = int(np.sum(sse <= best * (1 + best_rtol) + 1e-300))
-    converged, message = True, "grid"
+    converged, message, active = True, "grid", bool((theta <= 0).any())
     if refine:
-        theta, best, converged, message = _refine_lsq(n, d, y, theta)
+        theta, best, converged, message, active = _refine_lsq(n, d, y, theta)
     at_edge = (not refine) and (i in (0, ag.size - 1) or j in (0, bg.size - 1))
-    P = _Prepared(n, d, y)
-    x = np.array([np.log(theta[0]), np.log(theta[1]), np.log(theta[2]), theta[3], theta[4]])
-    extra: dict[str, object] = {"at_bound": bool(at_edge or (theta[:3] <= 0).any())}
-    if n_bootstrap:
-        raws, objs, convs = [], [], []
-        for idx in bootstrap_indices(n.size, int(n_bootstrap), seed):
-            t, o, c, _ = _refine_lsq(n[idx], d[idx], y[idx], theta)
-            raws.append([np.log(t[0]), np.log(t[1]), np.log(t[2]), t[3], t[4]])
-            objs.append(o)
-            convs.append(c)
-        with np.errstate(divide="ignore"):
-            extra.update(_summarise(_samples_frame(np.array(raws), np.array(objs), np.array(convs)), level, False))
-    with np.errstate(divide="ignore"):
-        return _make_fit(P, x, best, sse.size, max(n_best, 1), converged, message, None, "varpro", False, **extra)
+    extra: dict[str, object] = {"at_bound": bool(at_edge or active)}
+    with np.errstate(divide="ignore"):  # E, A or B pinned at 0 gives log -inf, which the LSE model handles
+        if n_bootstrap:
+            fits = [
+                _refine_lsq(n[idx], d[idx], y[idx], theta) for idx in bootstrap_indices(n.size, int(n_bootstrap), seed)
+            ]
+            raws = np.array([_to_log(f[0]) for f in fits])
+            objs, convs = np.array([f[1] for f in fits]), np.array([f[2] for f in fits])
+            extra.update(_summarise(_samples_frame(raws, objs, convs), level, False))
+        return _make_fit(
+            Prepared(n, d, y),
+            _to_log(theta),
+            best,
+            sse.size,
+            max(n_best, 1),
+            converged,
+            message,
+            None,
+            "varpro",
+            False,
+            **extra,
+        )
+
+
+def _to_log(theta: np.ndarray) -> np.ndarray:
+    """(E, A, B, alpha, beta) -> the raw vector (e, a, b, alpha, beta)."""
+    return np.array([np.log(theta[0]), np.log(theta[1]), np.log(theta[2]), theta[3], theta[4]])
 
 
 def _refine_lsq(n, d, y, theta0):
+    """Least squares over (E, A, B, alpha, beta) >= 0 from theta0.
+
+    Returns (theta, SSE, converged, message, at_bound); a parameter whose bound is active (scipy's
+    ``active_mask``) is set to exactly 0, since the trust-region solver keeps iterates strictly inside.
+    """
+
     def resid(t):
         return t[0] + t[1] * n ** -t[3] + t[2] * d ** -t[4] - y
 
@@ -556,10 +508,12 @@ def _refine_lsq(n, d, y, theta0):
         pn, pd_ = n ** -t[3], d ** -t[4]
         return np.column_stack([np.ones_like(n), pn, pd_, -t[1] * pn * np.log(n), -t[2] * pd_ * np.log(d)])
 
-    res = least_squares(resid, theta0, jac=jac, bounds=(0.0, np.inf), x_scale="jac", ftol=1e-15, xtol=1e-15, gtol=1e-15,
-                        max_nfev=2000)
+    res = least_squares(
+        resid, theta0, jac=jac, bounds=(0.0, np.inf), x_scale="jac", ftol=1e-15, xtol=1e-15, gtol=1e-15, max_nfev=2000
+    )
     sse0 = float(np.sum(resid(theta0) ** 2))
-    sse = float(np.sum(res.fun**2))
+    theta = np.where(res.active_mask < 0, 0.0, res.x)
+    sse = float(np.sum(resid(theta) ** 2))
     if sse > sse0:  # never return something worse than the grid point
-        return theta0, sse0, bool(res.status > 0), str(res.message)
-    return res.x, sse, bool(res.status > 0), str(res.message)
+        return theta0, sse0, bool(res.status > 0), str(res.message), bool((theta0 <= 0).any())
+    return theta, sse, bool(res.status > 0), str(res.message), bool((res.active_mask != 0).any())
