@@ -1,0 +1,542 @@
+"""IsoFLOP optima chapter: per-budget optima, N*(C) and D*(C) laws beside the paper's, compute-optimal sizes, Pareto fronts."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from xlstm_lab import anchors
+from xlstm_lab.fit import FewPointsWarning, FitError, IsoflopFit, PowerLawFit, fit_isoflop, fit_power_law
+from xlstm_lab.fit.types import InvalidInputError, validate_arrays
+
+__all__ = [
+    "BUDGETS",
+    "Law",
+    "load_set",
+    "fit_set",
+    "GridLaws",
+    "grid_laws",
+    "published_laws",
+    "paper_prefix",
+    "bootstrap_laws",
+    "law_table",
+    "optima_table",
+    "parabola_frame",
+    "power_law_frames",
+    "compute_optimal",
+    "compute_optimal_table",
+    "compute_optimal_wide",
+    "size_label",
+    "compute_loss_runs",
+    "lower_envelope",
+    "envelope_frame",
+    "like_for_like",
+    "show",
+]
+
+#: Nominal budgets of the paper's IsoFLOP grids (labels as in runs.csv ``isoflop_bucket``) -> FLOPs.
+BUDGETS: dict[str, float] = {"6e+18": 6e18, "1e+19": 1e19, "3e+19": 3e19, "1e+20": 1e20}
+_MAIN = frozenset(BUDGETS)  # the main set: 4 budgets in [5e18, 2e20], ctx 8192 only
+_CTX = frozenset({"6e+18", "1e+19", "3e+19"})  # the context study: 3 budgets in [5e18, 5e19]
+_FAMILY = {"llama": "Transformer", "xlstm": "xLSTM"}
+
+
+@dataclass(frozen=True)
+class Law:
+    """A compute-optimal power law x*(C) = k·C^a (C in FLOPs, paper convention).
+
+    Attributes:
+        k: prefactor (parameters or tokens per FLOP^a).
+        a: exponent (dimensionless).
+    """
+
+    k: float
+    a: float
+
+    def __call__(self, c: object) -> np.ndarray:
+        """x* at compute ``c`` (FLOPs, any shape)."""
+        return self.k * np.asarray(c, dtype=np.float64) ** self.a
+
+    def inverse(self, x: object) -> np.ndarray:
+        """The compute C at which x* = ``x`` (any shape): C = (x / k)^(1/a)."""
+        return (np.asarray(x, dtype=np.float64) / self.k) ** (1.0 / self.a)
+
+    @classmethod
+    def from_fit(cls, fit: PowerLawFit) -> Law:
+        """The law of a :class:`PowerLawFit`."""
+        return cls(float(fit.k), float(fit.a))
+
+
+def load_set(family: str, ctx: int, experiment_set: str = "isoflop") -> pd.DataFrame:
+    """Runs of one IsoFLOP grid that a parabola fit can use: a finite loss and a named budget.
+
+    The main ``isoflop`` set is filtered as upstream filters it (``repo_selected``); the two extra sets have no
+    upstream filter, so only runs without a loss (failed) and runs outside any budget ("extra") are dropped.
+
+    Raises:
+        ValueError: no such grid; for the xLSTM ctx-2048/8192 main grids the message names the missing pickle.
+    """
+    df = anchors.load_isoflop_runs(family, ctx, selected_only=experiment_set == "isoflop",
+                                   experiment_set=experiment_set)
+    keep = df["val_dclm_loss"].notna() & df["isoflop_bucket"].isin(list(BUDGETS))
+    return df[keep].reset_index(drop=True)
+
+
+def _fit(runs: pd.DataFrame, c_range: tuple[float, float] | None, n_bootstrap: int, seed: int | None) -> IsoflopFit:
+    with warnings.catch_warnings():
+        # 3-4 budgets always leave dof <= 2 for the power law; law_table reports dof, so the warning adds nothing.
+        warnings.simplefilter("ignore", FewPointsWarning)
+        return fit_isoflop(runs, budget_col="isoflop_bucket", c_range=c_range, n_bootstrap=n_bootstrap, seed=seed)
+
+
+def fit_set(
+    family: str,
+    ctx: int,
+    *,
+    experiment_set: str = "isoflop",
+    c_range: tuple[float, float] | None = None,
+    n_bootstrap: int = 0,
+    seed: int | None = None,
+) -> IsoflopFit:
+    """Fit the paper's IsoFLOP method (parabola in log10 N per budget, OLS power laws) on one released grid.
+
+    Args:
+        family: "llama" or "xlstm".
+        ctx: context length of the grid (2048, 8192, 16384).
+        experiment_set: "isoflop", "isoflop_flops_chinchilla" or "isoflop_large_gbs256".
+        c_range: (low, high) FLOPs; budgets whose mean C lies inside enter the power laws.
+        n_bootstrap: resamples of runs within each budget (percentile intervals on optima and exponents).
+        seed: bootstrap seed.
+    """
+    return _fit(load_set(family, ctx, experiment_set), c_range, n_bootstrap, seed)
+
+
+def _budgets_in(c_range: tuple[float, float], ctx: int) -> frozenset[str]:
+    # 1e20 exists only in the ctx-8192 grids; budget means sit within 2% of the nominal value.
+    avail = BUDGETS if ctx == 8192 else {b: c for b, c in BUDGETS.items() if b != "1e+20"}
+    return frozenset(b for b, c in avail.items() if c_range[0] <= c <= c_range[1])
+
+
+def paper_prefix(family: str, ctx: int, budgets: object) -> str | None:
+    """The ``PAPER`` key prefix of the published law fitted on exactly these budgets, or None.
+
+    Args:
+        family: "llama" or "xlstm".
+        ctx: context length.
+        budgets: budget labels in the law (e.g. ``fit.optima.loc[fit.optima.in_fit_range, "budget"]``).
+
+    Returns:
+        "isoflop.main.{family}.ctx8192" for the 4 main budgets at ctx 8192, "isoflop.ctx.{family}.ctx{ctx}" for
+        the 3 context-study budgets, None for any other selection (no published law to compare with).
+    """
+    chosen = frozenset(str(b) for b in budgets)
+    prefix = None
+    if ctx == 8192 and chosen == _MAIN:
+        prefix = f"isoflop.main.{family}.ctx8192"
+    elif chosen == _CTX:
+        prefix = f"isoflop.ctx.{family}.ctx{ctx}"
+    return prefix if prefix is not None and f"{prefix}.n_opt.a" in anchors.PAPER else None
+
+
+@dataclass(frozen=True, eq=False)
+class GridLaws:
+    """N*(C) and D*(C) of one (family, context) grid: recomputed from runs.csv, or the paper's where not released.
+
+    Attributes:
+        family: "llama" or "xlstm".
+        ctx: context length (tokens).
+        source: "recomputed" (fitted here on runs.csv) or "published" (the paper's law; its runs are not released
+            or it is shown for comparison).
+        n_law, d_law: the laws (None if no published law matches the chosen budgets).
+        prefix: PAPER key prefix of the published law on the same budgets, or None.
+        fit: the IsoflopFit (recomputed only).
+        boot: whole-law bootstrap replicates (:func:`bootstrap_laws`; recomputed with n_bootstrap > 0 only).
+    """
+
+    family: str
+    ctx: int
+    source: str
+    n_law: Law | None
+    d_law: Law | None
+    prefix: str | None
+    fit: IsoflopFit | None = None
+    boot: pd.DataFrame | None = None
+
+    @property
+    def label(self) -> str:
+        """E.g. "Transformer 8192 (ours)" or "xLSTM 8192 (paper)" (family, context, source)."""
+        return f"{_FAMILY[self.family]} {self.ctx} ({'ours' if self.source == 'recomputed' else 'paper'})"
+
+
+def published_laws(family: str, ctx: int, c_range: tuple[float, float]) -> GridLaws:
+    """The paper's laws of a grid for the budgets a ``c_range`` selects (laws None where none was published)."""
+    prefix = paper_prefix(family, ctx, _budgets_in(c_range, ctx))
+    n_law = d_law = None
+    if prefix is not None:
+        n, d = anchors.lookup(f"{prefix}.n_opt"), anchors.lookup(f"{prefix}.d_opt")
+        n_law, d_law = Law(n["k"].value, n["a"].value), Law(d["k"].value, d["a"].value)
+    return GridLaws(family, int(ctx), "published", n_law, d_law, prefix)
+
+
+def grid_laws(
+    family: str, ctx: int, *, c_range: tuple[float, float], n_bootstrap: int = 0, seed: int | None = 0
+) -> GridLaws:
+    """Recompute a grid's laws from runs.csv, or fall back to the paper's where the runs are not released.
+
+    Args:
+        family: "llama" or "xlstm".
+        ctx: context length; (xlstm, 2048) and (xlstm, 8192) are in ``anchors.MISSING_ISOFLOP``.
+        c_range: (low, high) FLOPs of the budgets entering the laws.
+        n_bootstrap: resamples for the optima, exponent intervals and whole-law replicates (0: none).
+        seed: bootstrap seed.
+
+    Raises:
+        InvalidInputError: fewer than 2 released budgets in c_range.
+    """
+    if (family, int(ctx)) in anchors.MISSING_ISOFLOP:
+        return published_laws(family, ctx, c_range)
+    runs = load_set(family, ctx)
+    fit = _fit(runs, c_range, n_bootstrap, seed)
+    if fit.n_opt is None:
+        raise InvalidInputError(
+            f"grid_laws: {family} ctx {ctx}: fewer than 2 budgets with C in {c_range}; widen the range "
+            "(the released budgets sit near 6e18, 1e19, 3e19 and, at ctx 8192, 1e20)."
+        )
+    boot = bootstrap_laws(runs, c_range=c_range, n_bootstrap=n_bootstrap, seed=seed) if n_bootstrap else None
+    prefix = paper_prefix(family, ctx, fit.optima.loc[fit.optima["in_fit_range"], "budget"])
+    return GridLaws(family, int(ctx), "recomputed", Law.from_fit(fit.n_opt), Law.from_fit(fit.d_opt), prefix,
+                    fit, boot)
+
+
+def bootstrap_laws(
+    runs: pd.DataFrame, *, c_range: tuple[float, float] | None = None, n_bootstrap: int = 100, seed: int | None = 0
+) -> pd.DataFrame:
+    """Whole-law bootstrap: resample runs within each budget, refit, keep both power laws of each replicate.
+
+    ``fit_isoflop`` gives percentile intervals of the exponents; quantities that combine k and a (N* at a budget,
+    the compute at which N* = 1B) need the replicates' laws, which this returns. A replicate whose parabola has
+    no interior minimum is dropped and counted in ``attrs["n_failed"]``.
+
+    Args:
+        runs: rows of one grid (``load_set``), with ``isoflop_bucket``.
+        c_range: as in :func:`fit_set`; only budgets inside are resampled.
+        n_bootstrap: replicates, >= 0.
+        seed: generator seed.
+
+    Returns:
+        DataFrame, one row per successful replicate: k_N, a_N, k_D, a_D; ``attrs["n_failed"]``.
+    """
+    if int(n_bootstrap) != n_bootstrap or n_bootstrap < 0:
+        raise InvalidInputError(f"bootstrap_laws: n_bootstrap must be a non-negative integer, got {n_bootstrap!r}.")
+    base = _fit(runs, c_range, 0, None)
+    inside = set(base.optima.loc[base.optima["in_fit_range"], "budget"])
+    labels = runs["isoflop_bucket"].astype(str).to_numpy()
+    groups = [np.flatnonzero(labels == b) for b in sorted(inside)]
+    rng = np.random.default_rng(seed)
+    rows, failed = [], 0
+    for _ in range(int(n_bootstrap)):
+        idx = np.concatenate([rng.choice(g, g.size) for g in groups])
+        try:
+            fit = _fit(runs.iloc[idx], c_range, 0, None)
+        except FitError:
+            failed += 1
+            continue
+        rows.append((fit.n_opt.k, fit.n_opt.a, fit.d_opt.k, fit.d_opt.a))
+    out = pd.DataFrame(rows, columns=["k_N", "a_N", "k_D", "a_D"])
+    out.attrs["n_failed"] = failed
+    return out
+
+
+def _interval(values: np.ndarray, conf: float = 0.95) -> tuple[float, float]:
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return math.nan, math.nan
+    lo, hi = np.percentile(v, [50 * (1 - conf), 50 * (1 + conf)])
+    return float(lo), float(hi)
+
+
+def law_table(grids: list[GridLaws]) -> pd.DataFrame:
+    """Our power laws beside the paper's, one row per (grid, N* or D*).
+
+    Returns:
+        DataFrame: family, ctx, source, law ("N*" / "D*"), k, a (ours; NaN for published-only grids), a_lo, a_hi
+        (bootstrap percentile interval), se_a (OLS), dof, k_paper, a_paper, se_a_paper, in_data (False: the
+        paper's runs for this grid are not in runs.csv).
+    """
+    rows = []
+    for g in grids:
+        for var, name in (("n_opt", "N*"), ("d_opt", "D*")):
+            law = getattr(g.fit, var) if g.fit is not None else None
+            pub = anchors.lookup(f"{g.prefix}.{var}") if g.prefix else {}
+            interval = getattr(g.fit, f"{var[0]}_exponent_interval") if g.fit is not None else (math.nan,) * 2
+            rows.append({
+                "family": _FAMILY[g.family], "ctx": g.ctx, "source": g.source, "law": name,
+                "k": law.k if law else math.nan, "a": law.a if law else math.nan,
+                "a_lo": interval[0], "a_hi": interval[1],
+                "se_a": law.se_a if law else math.nan, "dof": law.dof if law else pd.NA,
+                "k_paper": pub["k"].value if pub else math.nan, "a_paper": pub["a"].value if pub else math.nan,
+                "se_a_paper": (pub["a"].se if pub and pub["a"].se is not None else math.nan),
+                "in_data": pub["a"].in_data if pub else g.fit is not None,
+            })
+    return pd.DataFrame(rows)
+
+
+def optima_table(fit: IsoflopFit, family: str, ctx: int) -> pd.DataFrame:
+    """Per-budget optima with bootstrap intervals, beside the data card's values where it lists them."""
+    cols = ["budget", "C", "n_runs", "N_opt", "N_opt_lo", "N_opt_hi", "D_opt", "D_opt_lo", "D_opt_hi", "L_opt"]
+    out = fit.optima.reindex(columns=cols).copy()
+    for q in ("N", "D"):
+        out[f"{q}_card"] = [
+            anchors.PAPER[k].value if (k := f"isoflop.optimum.{family}.ctx{ctx}.{_short(b)}.{q}") in anchors.PAPER
+            else math.nan for b in out["budget"]
+        ]
+    return out
+
+
+def _short(label: str) -> str:
+    return label.replace("e+", "e")  # runs.csv writes "6e+18", the PAPER keys "6e18"
+
+
+def parabola_frame(fit: IsoflopFit, runs: pd.DataFrame, panel: str, n_points: int = 40) -> dict[str, pd.DataFrame]:
+    """Plot data for one panel of IsoFLOP parabolas: the runs, the fitted curves and the vertices.
+
+    Returns:
+        dict with "points" (panel, budget, N, loss), "curves" (panel, budget, N, loss on n_points per budget,
+        over the budget's sampled N range) and "vertices" (panel, budget, N, loss).
+    """
+    pts = pd.DataFrame({"panel": panel, "budget": runs["isoflop_bucket"].astype(str),
+                        "N": runs["N_params"], "loss": runs["val_dclm_loss"]})
+    curves = []
+    for _, row in fit.parabolas[fit.parabolas["variable"] == "N"].iterrows():
+        n = np.geomspace(row["lo"], row["hi"], n_points)
+        curves.append(pd.DataFrame({"panel": panel, "budget": row["budget"], "N": n,
+                                    "loss": fit.parabola(row["budget"], n, "N")}))
+    vert = pd.DataFrame({"panel": panel, "budget": fit.optima["budget"], "N": fit.optima["N_opt"],
+                         "loss": fit.optima["L_opt"]})
+    return {"points": pts, "curves": pd.concat(curves, ignore_index=True), "vertices": vert}
+
+
+def power_law_frames(grids: list[GridLaws], c_grid: object) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Plot data for N*(C) and D*(C): per-budget optima (with bootstrap bounds) and each law sampled on a grid.
+
+    Args:
+        grids: laws to draw (grids without a law are skipped); recomputed ones also get their optima as points.
+        c_grid: FLOPs at which to draw the laws.
+
+    Returns:
+        (optima, lines): optima has family, series, variable ("N*"/"D*"), C, value, lo, hi; lines has family,
+        series, variable, C, value. ``series`` is "ours, ctx T" or "paper, ctx T".
+    """
+    c = np.asarray(c_grid, dtype=np.float64)
+    pts, lines = [], []
+    for g in grids:
+        if g.n_law is None:
+            continue
+        series = f"{'ours' if g.source == 'recomputed' else 'paper'}, ctx {g.ctx}"
+        for var, law, col in (("N*", g.n_law, "N_opt"), ("D*", g.d_law, "D_opt")):
+            lines.append(pd.DataFrame({"family": g.family, "series": series, "variable": var, "C": c,
+                                       "value": law(c)}))
+            if g.fit is None:
+                continue
+            o = g.fit.optima[g.fit.optima["in_fit_range"]]
+            nan = pd.Series(math.nan, index=o.index)
+            pts.append(pd.DataFrame({"family": g.family, "series": series, "variable": var, "C": o["C"],
+                                     "value": o[col], "lo": o.get(f"{col}_lo", nan), "hi": o.get(f"{col}_hi", nan)}))
+    cols = ["family", "series", "variable", "C", "value", "lo", "hi"]
+    optima = pd.concat(pts, ignore_index=True) if pts else pd.DataFrame(columns=cols)
+    return optima, pd.concat(lines, ignore_index=True)
+
+
+def compute_optimal(n_params: object, n_law: Law, d_law: Law) -> pd.DataFrame:
+    """Compute-optimal training of models of given sizes: invert N*(C), then D = D*(C).
+
+    Args:
+        n_params: shape (m,), model sizes in parameters (embedding and head included, as in the paper).
+        n_law, d_law: the N*(C) and D*(C) laws.
+
+    Returns:
+        DataFrame with N, C (FLOPs), D (tokens), D_over_N. Note D·N·6 != C: the paper's C counts attention and
+        the logits exactly, and N* and D* come from separate parabola fits.
+    """
+    n = validate_arrays({"n_params": np.atleast_1d(np.asarray(n_params, dtype=np.float64))},
+                        what="compute_optimal")["n_params"]
+    c = n_law.inverse(n)
+    d = d_law(c)
+    return pd.DataFrame({"N": n, "C": c, "D": d, "D_over_N": d / n})
+
+
+def size_label(n: float) -> str:
+    """100000000.0 -> "100M", 1e9 -> "1B", 1.75e11 -> "175B" (the PAPER keys use these)."""
+    for scale, unit in ((1e12, "T"), (1e9, "B"), (1e6, "M")):
+        if n >= scale:
+            return f"{n / scale:.3g}{unit}"
+    return f"{n:.3g}"
+
+
+def compute_optimal_table(sizes: object, grids: list[GridLaws]) -> pd.DataFrame:
+    """C, D and D/N for each model size under each grid's laws, beside the paper's cell-14 values where it has them.
+
+    Args:
+        sizes: model sizes in parameters.
+        grids: laws to use (grids without a law are skipped); bootstrap replicates give the intervals.
+
+    Returns:
+        Long DataFrame: size, N, law (GridLaws.label), C, C_lo, C_hi, D, D_over_N, D_over_N_lo, D_over_N_hi,
+        C_paper, D_over_N_paper (the paper's table for 100M / 1B / 8B at ctx 8192, main set; else NaN).
+    """
+    rows, seen = [], set()
+    for g in grids:
+        if g.n_law is None or g.label in seen:  # no law, or the same grid twice (e.g. ctx 16384 in both roles)
+            continue
+        seen.add(g.label)
+        tab = compute_optimal(sizes, g.n_law, g.d_law)
+        boot = g.boot if g.boot is not None and len(g.boot) else None
+        for _, r in tab.iterrows():
+            row = {"size": size_label(r["N"]), "N": r["N"], "law": g.label, "C": r["C"], "C_lo": math.nan,
+                   "C_hi": math.nan, "D": r["D"], "D_over_N": r["D_over_N"], "D_over_N_lo": math.nan,
+                   "D_over_N_hi": math.nan, "C_paper": math.nan, "D_over_N_paper": math.nan}
+            if boot is not None:
+                cb = (r["N"] / boot["k_N"].to_numpy()) ** (1.0 / boot["a_N"].to_numpy())
+                row["C_lo"], row["C_hi"] = _interval(cb)
+                row["D_over_N_lo"], row["D_over_N_hi"] = _interval(boot["k_D"].to_numpy() * cb ** boot["a_D"].to_numpy()
+                                                                   / r["N"])
+            key = f"compute_optimal.{g.family}.{row['size']}"
+            if g.prefix == f"isoflop.main.{g.family}.ctx8192" and f"{key}.C" in anchors.PAPER:
+                row["C_paper"] = anchors.PAPER[f"{key}.C"].value
+                row["D_over_N_paper"] = anchors.PAPER[f"{key}.D_over_N"].value
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _span(lo: float, hi: float) -> str:
+    """An interval with one shared exponent, e.g. "1.47–1.96e20" (compact for tables)."""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return "–"
+    e = math.floor(math.log10(abs(hi))) if hi else 0
+    if -2 <= e <= 3:
+        return f"{lo:.3g}–{hi:.3g}"
+    return f"{lo / 10**e:.2f}–{hi / 10**e:.2f}e{e}"
+
+
+def compute_optimal_wide(table: pd.DataFrame, quantity: str = "C") -> pd.DataFrame:
+    """One row per model size: ``quantity`` ("C" or "D_over_N") under each law, its 95% interval, the paper's table.
+
+    Args:
+        table: from :func:`compute_optimal_table`.
+        quantity: "C" (FLOPs) or "D_over_N" (tokens per parameter).
+    """
+    if quantity not in ("C", "D_over_N"):
+        raise InvalidInputError(f"compute_optimal_wide: quantity must be 'C' or 'D_over_N', got {quantity!r}.")
+    out = pd.DataFrame({"size": list(dict.fromkeys(table["size"]))})
+    for law, g in table.groupby("law", sort=False):
+        g = g.set_index("size").reindex(out["size"])
+        out[law] = g[quantity].to_numpy()
+        if g[f"{quantity}_lo"].notna().any():
+            out[f"{law} 95%"] = [_span(lo, hi) for lo, hi in zip(g[f"{quantity}_lo"], g[f"{quantity}_hi"])]
+        if g[f"{quantity}_paper"].notna().any():
+            out[f"{law.split(' (')[0]} paper table"] = g[f"{quantity}_paper"].to_numpy()
+    return out
+
+
+def compute_loss_runs() -> pd.DataFrame:
+    """Every released IsoFLOP run with a loss (all sets, both families), minus runs upstream's filter rejects.
+
+    Returns:
+        DataFrame: family ("xlstm"/"llama"), ctx, set, C (FLOPs), loss (nats/token), N, D, budget.
+    """
+    df = anchors.load_isoflop_runs(selected_only=False, experiment_set=None)
+    # repo_selected is False for diverged / spiking runs of the main set; NA where a set has no filter.
+    keep = df["val_dclm_loss"].notna() & df["C_flops_training"].notna() & (df["repo_selected"] != False)  # noqa: E712
+    df = df[keep.fillna(True)]
+    return pd.DataFrame({
+        "family": df["family_label"], "ctx": df["context_length"].astype(int), "set": df["experiment_set"],
+        "C": df["C_flops_training"], "loss": df["val_dclm_loss"], "N": df["N_params"], "D": df["D_tokens"],
+        "budget": df["isoflop_bucket"],
+    }).reset_index(drop=True)
+
+
+def lower_envelope(c: object, loss: object) -> tuple[np.ndarray, np.ndarray]:
+    """Pareto front of loss against compute: the running minimum of loss over increasing C.
+
+    A run is on the front if no run with less (or equal) compute reached a lower loss.
+
+    Args:
+        c: shape (n,), training FLOPs, > 0.
+        loss: shape (n,), final loss (any finite real).
+
+    Returns:
+        (c_sorted, envelope): both shape (n,); c ascending (stable for ties), envelope[i] = min(loss over the
+        i+1 cheapest runs), non-increasing.
+
+    Raises:
+        InvalidInputError: NaN/inf, non-positive C, mismatched lengths or no points.
+    """
+    arrs = validate_arrays({"C": c, "loss": loss}, positive=("C",), what="lower_envelope")
+    order = np.argsort(arrs["C"], kind="stable")
+    return arrs["C"][order], np.minimum.accumulate(arrs["loss"][order])
+
+
+def envelope_frame(runs: pd.DataFrame, by: tuple[str, ...] = ("family",)) -> pd.DataFrame:
+    """The runs on each group's lower envelope (where the running minimum drops), for a step line.
+
+    Returns:
+        DataFrame with the ``by`` columns, C and loss; one row per Pareto-optimal run, plus a last row at the
+        group's largest C so the step reaches the end of the data.
+    """
+    out = []
+    for key, g in runs.groupby(list(by), sort=True):
+        cs, env = lower_envelope(g["C"], g["loss"])
+        drop = np.r_[True, env[1:] < env[:-1]]
+        drop[-1] = True
+        part = pd.DataFrame({"C": cs[drop], "loss": env[drop]})
+        for col, val in zip(by, key if isinstance(key, tuple) else (key,)):
+            part[col] = val
+        out.append(part)
+    return pd.concat(out, ignore_index=True)[[*by, "C", "loss"]]
+
+
+def like_for_like(x_fit: IsoflopFit, l_fit: IsoflopFit, label: str) -> pd.DataFrame:
+    """Loss at the IsoFLOP optimum of both families on budgets they share, and the Transformer compute to match.
+
+    The Transformer's optimal loss is fitted as L*(C) = k·C^a through its budgets' vertices (log-log OLS);
+    inverting it gives the compute the Transformer would need to reach xLSTM's optimal loss.
+
+    Returns:
+        DataFrame: grid (``label``), budget, L_xlstm, L_tf (optimal losses, nats/token), dL = L_tf - L_xlstm,
+        C_tf_match (FLOPs at which the Transformer's L*(C) equals L_xlstm), ratio = C_tf_match / the budget's C,
+        extrapolated (C_tf_match outside the Transformer's budgets).
+    """
+    lo = l_fit.optima
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FewPointsWarning)  # 3-4 points; used only to interpolate
+        l_law = fit_power_law(lo["C"], lo["L_opt"], x_name="C", y_name="L_opt")
+    shared = x_fit.optima.merge(lo, on="budget", suffixes=("_x", "_l"))
+    c_match = (shared["L_opt_x"] / l_law.k) ** (1.0 / l_law.a)
+    return pd.DataFrame({
+        "grid": label, "budget": shared["budget"], "L_xlstm": shared["L_opt_x"], "L_tf": shared["L_opt_l"],
+        "dL": shared["L_opt_l"] - shared["L_opt_x"], "C_tf_match": c_match, "ratio": c_match / shared["C_x"],
+        "extrapolated": (c_match < lo["C"].min()) | (c_match > lo["C"].max()),
+    })
+
+
+def show(df: pd.DataFrame, digits: int = 4, scale: dict[str, tuple[float, str]] | None = None) -> object:
+    """A compact pandas Styler for the book: floats to ``digits`` significant digits, missing as "–", no index.
+
+    Args:
+        df: the table.
+        digits: significant digits of float columns.
+        scale: column -> (divisor, unit), e.g. ``{"N_opt": (1e6, "M")}``; the column is shown as "N_opt [M]".
+    """
+    df = df.copy()
+    for col, (div, unit) in (scale or {}).items():
+        df[col] = df[col] / div
+        df = df.rename(columns={col: f"{col} [{unit}]"})
+    floats = [c for c in df.columns if pd.api.types.is_float_dtype(df[c])]
+    return (df.style.format({c: f"{{:.{digits}g}}" for c in floats}, na_rep="–").hide(axis="index")
+            .set_table_styles([{"selector": "", "props": "font-size: 0.8em; margin-bottom: 1em;"},
+                               {"selector": "td, th", "props": "padding: 0.1em 0.45em; text-align: right;"}]))
