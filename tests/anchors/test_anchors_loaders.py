@@ -101,3 +101,14 @@ def test_gadre_loader():
     assert len(load_gadre("rpj")) == 35
     with pytest.raises(ValueError, match="rw_original"):
         load_gadre("refinedweb")
+
+
+def test_decode_step_is_stored_step_time_over_batch():
+    """steptime_ms is B²/throughput (B x one decode step of the batch); decode_step_s = B/throughput."""
+    from xlstm_lab.anchors import load_inference
+
+    df = load_inference().dropna(subset=["steptime_ms", "throughput_tok_per_s"])
+    expected = df["batch_size"] / df["throughput_tok_per_s"]
+    assert np.allclose(df["decode_step_s"], expected, rtol=1e-8)
+    b1 = df[df["batch_size"] == 1]
+    assert np.array_equal(b1["decode_step_s"], b1["steptime_s"])

@@ -147,13 +147,17 @@ def load_inference(
         path, verify: see :func:`xlstm_lab.anchors.registry.load`.
 
     Returns:
-        DataFrame with the CSV columns (times in ms) plus ``ttft_s`` and ``steptime_s`` in seconds.
+        DataFrame with the CSV columns (times in ms) plus ``ttft_s`` and ``steptime_s`` in seconds, and
+        ``decode_step_s``: the time of one decode step of the whole batch. The stored ``steptime_ms`` equals
+        B²/throughput exactly (B times that step time, for B > 1); upstream's own fitting table holds
+        ``steptime_ms / B``, which is what ``decode_step_s`` is. At batch 1 the two agree.
     """
     df = load("xlstm_inference", path=path, verify=verify)
     for col in (*_TIMING_MS, "throughput_tok_per_s"):
         df[col] = df[col].where(df[col] > 0, np.nan)
     for ms, s in _TIMING_MS.items():
         df[s] = df[ms] / 1e3
+    df["decode_step_s"] = df["steptime_s"] / df["batch_size"]
     if family is not None:
         families = sorted(set(df["family"]))
         if family not in families:

@@ -1,0 +1,474 @@
+"""Inference latency chapter: the paper's timings with exact counts, runtime-model fits, roofline placement."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import least_squares
+
+from xlstm_lab.accounting import decode_state_bytes, decode_step_bytes, prefill_flops, weight_bytes
+from xlstm_lab.anchors import HARDWARE, PAPER, load_inference
+from xlstm_lab.fit import InvalidInputError, LatencyFit, fit_latency
+from xlstm_lab.fit.latency import LATENCY_FORMS
+from xlstm_lab.models.config import ModelConfig
+from xlstm_lab.models.shapes import config_from_inference_row
+
+__all__ = [
+    "FAMILY_OF", "SIZES", "inference_config", "decode_step_flops", "prefill_bytes", "load_timings", "select",
+    "fit_runtime", "fit_row", "per_model_fits", "upstream_recipe_fit", "published_comparison", "form_comparison",
+    "model_or_family_fit", "term_curves", "spot_values", "step_ratio", "hardware_table", "roofline_points",
+    "roofline_curve", "show",
+]
+
+#: inference.csv family -> the book's family label (the Transformer timings are Llama-2 models).
+FAMILY_OF: dict[str, str] = {"xlstm": "xlstm", "llama2": "llama"}
+#: Model sizes of the released timings, smallest first.
+SIZES: tuple[str, ...] = ("160m", "400m", "830m", "1.4b", "2.7b", "7b")
+_SOURCE_OF = {v: k for k, v in FAMILY_OF.items()}
+_DTYPE_BYTES = 2  # bf16 weights and activations, as in the paper's inference setup
+
+
+def _hardware(device: str):
+    try:
+        return HARDWARE[device]
+    except KeyError:
+        raise ValueError(f"unknown device {device!r}; use one of {sorted(HARDWARE)}") from None
+
+
+def _source(family: str) -> str:
+    if family in _SOURCE_OF:
+        return _SOURCE_OF[family]
+    if family in FAMILY_OF:
+        return family
+    raise ValueError(f"unknown family {family!r}; use 'xlstm' or 'llama' (Llama-2 timings)")
+
+
+@lru_cache(maxsize=None)
+def inference_config(family: str, size: str) -> ModelConfig:
+    """The ModelConfig of one timed model (``family`` "xlstm"/"llama", ``size`` e.g. "7b") from inference.csv.
+
+    Uses the CSV's own model columns (the Llama-2 FFN widths there, e.g. 11008 at 7B, differ from the
+    training shapes' 10944), so counts match the models that were timed.
+    """
+    if size not in SIZES:
+        raise ValueError(f"unknown size {size!r}; use one of {SIZES}")
+    df = load_inference(_source(family), valid_only=False)
+    row = df[df["size_tag"] == size].iloc[0]
+    return config_from_inference_row(row.to_dict())
+
+
+def decode_step_flops(config: ModelConfig, tokens: int, batch: int = 1) -> float:
+    """FLOPs of one decode step after ``tokens`` context tokens, for ``batch`` sequences.
+
+    Built from ``accounting.prefill_flops`` (runtime-model convention) so counts keep one home: the
+    increment from ``tokens`` to ``tokens + 1`` prefilled tokens (backbone of one token plus attention
+    over the context, or one chunkwise mLSTM token) plus the logits of the new token
+    (``prefill_flops(config, 0, batch)`` is exactly those logits).
+    """
+    t = int(tokens)
+    return (
+        prefill_flops(config, t + 1, batch) - prefill_flops(config, t, batch) + prefill_flops(config, 0, batch)
+    )
+
+
+def prefill_bytes(config: ModelConfig, tokens: int, batch: int = 1, dtype_bytes: int = _DTYPE_BYTES) -> float:
+    """Minimum bytes moved by a prefill of ``tokens`` tokens for ``batch`` sequences (a lower bound).
+
+    All weights read once, the decode state written (KV cache of ``tokens`` positions, or the fixed
+    float32 mLSTM state), and each block reading and writing its residual stream once
+    (2 x L_b x B x T x d x dtype_bytes). Attention-internal and FFN-internal traffic is ignored, so the
+    arithmetic intensity FLOPs / bytes computed with it is an upper bound.
+    """
+    residual = 2.0 * config.n_layers * batch * int(tokens) * config.d_model * dtype_bytes
+    state = decode_state_bytes(config, int(tokens), batch, dtype_bytes) if tokens else 0
+    return float(weight_bytes(config, dtype_bytes) + state + residual)
+
+
+def load_timings() -> pd.DataFrame:
+    """The xLSTM and Llama-2 timings of inference.csv with exact work counts per row.
+
+    Returns:
+        One row per measured (model, batch, prefill) with columns ``family`` ("xlstm"/"llama"), ``size``,
+        ``num_params``, ``batch``, ``prefill``, ``ttft_s``, ``step_s``, ``flops_prefill``, ``bytes_prefill``,
+        ``flops_step``, ``bytes_step`` (upstream runtime-model memops, averaged over 100 generated tokens
+        for Llama) and ``bytes_step_physical``.
+
+    Note on ``step_s``: the loader's ``decode_step_s``, the time of one decode step of the whole batch
+    (inference.csv's ``steptime_ms`` is B times that; see :func:`xlstm_lab.anchors.load_inference`).
+    """
+    parts = []
+    for src, fam in FAMILY_OF.items():
+        df = load_inference(src)
+        rows = []
+        for size, g in df.groupby("size_tag", sort=False):
+            cfg = inference_config(fam, size)
+            for r in g.itertuples(index=False):
+                t, b = int(r.prefill_len), int(r.batch_size)
+                rows.append({
+                    "family": fam, "size": size, "num_params": int(r.num_params), "batch": b, "prefill": t,
+                    "ttft_s": r.ttft_s, "step_s": r.decode_step_s,  # one step of the whole batch (see Note)
+                    "flops_prefill": prefill_flops(cfg, t, b), "bytes_prefill": prefill_bytes(cfg, t, b),
+                    "flops_step": decode_step_flops(cfg, t, b),
+                    "bytes_step": decode_step_bytes(cfg, t, b, convention="runtime_model"),
+                    "bytes_step_physical": decode_step_bytes(cfg, t, b),
+                })
+        parts.append(pd.DataFrame(rows))
+    out = pd.concat(parts, ignore_index=True)
+    out["size"] = pd.Categorical(out["size"], categories=list(SIZES), ordered=True)
+    return out
+
+
+def select(
+    timings: pd.DataFrame,
+    kind: str,
+    *,
+    family: str | None = None,
+    sizes: Iterable[str] | None = None,
+    batches: Iterable[int] | None = None,
+    min_prefill: int = 1,
+    max_prefill: int | None = None,
+) -> pd.DataFrame:
+    """Rows with a measured time of ``kind`` ("ttft" or "step"), filtered by family, size, batch and prefill.
+
+    ``min_prefill`` defaults to 1 because upstream drops prefill 0 (no prompt: no TTFT work to count).
+    """
+    col = {"ttft": "ttft_s", "step": "step_s"}.get(kind)
+    if col is None:
+        raise ValueError(f"kind must be 'ttft' or 'step', got {kind!r}")
+    m = timings[col].notna() & (timings["prefill"] >= min_prefill)
+    if max_prefill is not None:
+        m &= timings["prefill"] <= max_prefill
+    if family is not None:
+        m &= timings["family"] == family
+    if sizes is not None:
+        m &= timings["size"].isin(list(sizes))
+    if batches is not None:
+        m &= timings["batch"].isin([int(b) for b in batches])
+    out = timings[m]
+    if out.empty:
+        raise ValueError(f"no {kind} timings for family={family!r}, sizes={sizes}, batches={batches}, "
+                         f"prefill in [{min_prefill}, {max_prefill}]")
+    return out
+
+
+def _bytes_col(kind: str, step_bytes: str) -> str:
+    if kind == "ttft":
+        return "bytes_prefill"
+    cols = {"runtime_model": "bytes_step", "physical": "bytes_step_physical"}
+    if step_bytes not in cols:
+        raise ValueError(f"step_bytes must be 'runtime_model' or 'physical', got {step_bytes!r}")
+    return cols[step_bytes]
+
+
+def fit_runtime(
+    rows: pd.DataFrame,
+    kind: str,
+    form: str | None = None,
+    *,
+    f_scale: float = 0.05,
+    device: str = "h100-sxm",
+    step_bytes: str = "runtime_model",
+) -> LatencyFit:
+    """Fit the runtime model to selected rows (see :func:`select`).
+
+    ``kind`` "ttft": t = g(F/alpha, bytes/beta) + eps with F the prefill FLOPs (default form "compute").
+    ``kind`` "step": t = g(F/alpha, bytes/beta) + eps + B eps_b with the step bytes and the batch (default
+    form "memory"). ``step_bytes`` "runtime_model" uses upstream's memops (for Llama averaged over 100
+    generated tokens, so the weights count 1/100 per step and their read time lands in eps); "physical"
+    reads all weights every step. Fractions of peak are against ``HARDWARE[device]``.
+    """
+    if kind not in ("ttft", "step"):
+        raise ValueError(f"kind must be 'ttft' or 'step', got {kind!r}")
+    form = form or ("compute" if kind == "ttft" else "memory")
+    hw = _hardware(device)
+    phase = "prefill" if kind == "ttft" else "step"
+    t = rows["ttft_s" if kind == "ttft" else "step_s"].to_numpy()
+    needs = LATENCY_FORMS[form] if form in LATENCY_FORMS else ("alpha", "beta")
+    return fit_latency(
+        t,
+        flops=rows[f"flops_{phase}"].to_numpy() if "alpha" in needs else None,
+        bytes=rows[_bytes_col(kind, step_bytes)].to_numpy() if "beta" in needs else None,
+        batch=rows["batch"].to_numpy(dtype=float) if kind == "step" else None,
+        form=form,
+        f_scale=f_scale,
+        peak_flops=hw.peak_flops,
+        peak_bandwidth=hw.bandwidth,
+    )
+
+
+_FIT_COLUMNS = ("form", "alpha_eff", "alpha/peak", "beta_eff", "beta/peak", "eps_ms", "eps_b_ms", "rms_log_resid",
+                "median_abs_err_%", "n", "status", "bound_hits")
+
+
+def fit_row(fit: LatencyFit, **labels: object) -> dict[str, object]:
+    """One table row of a fit: labels, alpha/beta (and fractions of peak), eps and eps_b in ms, quality."""
+    res = np.asarray(fit.residuals)
+    return {
+        **labels,
+        "form": fit.form,
+        "alpha_eff": fit.alpha_eff,
+        "alpha/peak": fit.frac_peak_flops,
+        "beta_eff": fit.beta_eff,
+        "beta/peak": fit.frac_peak_bandwidth,
+        "eps_ms": fit.eps * 1e3,
+        "eps_b_ms": None if fit.eps_b is None else fit.eps_b * 1e3,
+        "rms_log_resid": float(np.sqrt(np.mean(res**2))),
+        "median_abs_err_%": float(100 * np.median(np.abs(np.expm1(-res)))),
+        "n": fit.n_points,
+        "status": fit.status,
+        "bound_hits": ", ".join(fit.bound_hits),
+    }
+
+
+def per_model_fits(
+    timings: pd.DataFrame,
+    kind: str = "ttft",
+    *,
+    batches: Iterable[int] | None = None,
+    min_prefill: int = 1,
+    max_prefill: int | None = None,
+    form: str | None = None,
+    f_scale: float = 0.05,
+    device: str = "h100-sxm",
+    step_bytes: str = "runtime_model",
+) -> pd.DataFrame:
+    """One fit per (family, size): the rows of :func:`fit_row` plus ``num_params``.
+
+    A model whose inputs cannot separate the parameters gets a row with status "unidentifiable" instead of
+    a fit. This is the case for one xLSTM model's decode steps: its step bytes are a + b x B (weights
+    plus a per-sequence state), exactly collinear with eps + B x eps_b, whatever the prefill length.
+    """
+    rows = []
+    for fam in FAMILY_OF.values():
+        for size in SIZES:
+            sel = select(timings, kind, family=fam, sizes=[size], batches=batches, min_prefill=min_prefill,
+                         max_prefill=max_prefill)
+            labels = {"family": fam, "size": size, "num_params": int(sel["num_params"].iloc[0])}
+            try:
+                fit = fit_runtime(sel, kind, form, f_scale=f_scale, device=device, step_bytes=step_bytes)
+            except InvalidInputError:
+                rows.append({**labels, "n": len(sel), "status": "unidentifiable"})
+                continue
+            rows.append(fit_row(fit, **labels))
+    return pd.DataFrame(rows).reindex(columns=["family", "size", "num_params", *_FIT_COLUMNS])
+
+
+def _huber(r: np.ndarray, delta: float) -> np.ndarray:
+    return np.where(np.abs(r) <= delta, 0.5 * r**2, delta * (np.abs(r) - 0.5 * delta))
+
+
+def upstream_recipe_fit(
+    timings: pd.DataFrame,
+    family: str,
+    size: str,
+    kind: str = "ttft",
+    *,
+    space: str = "log",
+    huber_delta: float = 100.0,
+    seed: int | None = 0,
+) -> dict[str, float]:
+    """Refit one model's timings the way upstream's notebooks did, to compare with the stored constants.
+
+    The recipe (NX-AI/xlstm_scaling_laws notebooks/inference_time/ with analysis/fit_inference_time_model):
+    rows of ONE model (all batch sizes, prefill > 0), resampled with replacement by
+    ``numpy.random.default_rng(seed)`` (upstream's fits run with ``bootstrap_seed=0``; ``seed=None``
+    keeps the rows as they are); prediction in ms, residual r = ln(pred) - ln(measured) (``space``
+    "log", the stored family constants) or pred - measured (``space`` "linear", the per-model fits);
+    the residual vector handed to Levenberg-Marquardt is Huber(r, ``huber_delta``), so the squared loss
+    is quartic in r where |r| < delta. Prefill is F/alpha + eps; a step is bytes/beta + eps + B eps_b.
+
+    Returns:
+        {"alpha" or "beta": rate, "eps": s, ["eps_b": s], "n": rows}.
+    """
+    if space not in ("log", "linear"):
+        raise ValueError(f"space must be 'log' or 'linear', got {space!r}")
+    sel = select(timings, kind, family=family, sizes=[size])
+    if seed is not None:
+        # upstream: DataFrame.sample(n, replace=True, random_state=default_rng(seed)) == these draws
+        sel = sel.iloc[np.random.default_rng(seed).choice(len(sel), size=len(sel), replace=True)]
+    t_ms = sel["ttft_s" if kind == "ttft" else "step_s"].to_numpy() * 1e3
+    b = sel["batch"].to_numpy(dtype=float)
+    work = sel["flops_prefill" if kind == "ttft" else "bytes_step"].to_numpy()
+
+    def pred_ms(x: np.ndarray) -> np.ndarray:
+        p = work / x[0] + x[1]
+        return 1e3 * (p + b * x[2] if kind == "step" else p)
+
+    def resid(x: np.ndarray) -> np.ndarray:
+        p = pred_ms(x)
+        r = np.log(np.abs(p)) - np.log(t_ms) if space == "log" else p - t_ms
+        return _huber(r, huber_delta)
+
+    # upstream's starting points: 0.3 x 900e12 (log fits) or 0.9 x 900e12 FLOP/s; 1.5 x 3.35e12 B/s; 2 ms
+    rate0 = (0.3 if space == "log" else 0.9) * 900e12 if kind == "ttft" else 1.5 * 3.35e12
+    x0 = [rate0, 2e-3] + ([1e-6] if kind == "step" else [])
+    sol = least_squares(resid, x0, method="lm", xtol=1e-15, ftol=1e-15, gtol=1e-15)
+    out = {("alpha" if kind == "ttft" else "beta"): float(sol.x[0]), "eps": float(sol.x[1]), "n": len(sel)}
+    if kind == "step":
+        out["eps_b"] = float(sol.x[2])
+    return out
+
+
+def published_comparison(rows: Sequence[tuple[str, str, float | None, float | None]]) -> pd.DataFrame:
+    """Table of (label, PAPER key, upstream-recipe value or None, our robust value) beside the published number.
+
+    ``rel. diff`` is the relative difference of the upstream-recipe refit from the published number (NaN
+    where no recipe value is given); a value published to 3 significant digits agrees within 0.5 / 100.
+    """
+    out = []
+    for label, key, recipe, ours in rows:
+        pub = PAPER[key]
+        rel = abs(recipe / pub.value - 1.0) if recipe is not None and pub.value else math.nan
+        out.append({"quantity": label, "unit": pub.unit, "published": pub.value, "upstream recipe (ours)": recipe,
+                    "rel. diff": rel, "robust fit (ours)": ours, "key": key})
+    return pd.DataFrame(out)
+
+
+def form_comparison(
+    rows: pd.DataFrame, kind: str, *, forms: Sequence[str] = ("compute", "memory", "max", "sum", "smooth"),
+    f_scale: float = 0.05, device: str = "h100-sxm", step_bytes: str = "runtime_model", **labels: object,
+) -> pd.DataFrame:
+    """Fit each roofline form to the same rows; one :func:`fit_row` per form (compare ``rms_log_resid``)."""
+    return pd.DataFrame([fit_row(fit_runtime(rows, kind, f, f_scale=f_scale, device=device, step_bytes=step_bytes),
+                                 **labels) for f in forms])
+
+
+def model_or_family_fit(
+    timings: pd.DataFrame, family: str, kind: str, size: str, form: str | None = None, *, f_scale: float = 0.05,
+    device: str = "h100-sxm", step_bytes: str = "runtime_model", **subset: object,
+) -> tuple[LatencyFit, str]:
+    """Fit one model's rows; if its inputs cannot separate the parameters, fit the whole family instead.
+
+    Returns:
+        (fit, scope): scope is "model" or "family" (the fallback; e.g. a single xLSTM model's decode steps).
+    """
+    kw = dict(f_scale=f_scale, device=device, step_bytes=step_bytes)
+    try:
+        return fit_runtime(select(timings, kind, family=family, sizes=[size], **subset), kind, form, **kw), "model"
+    except InvalidInputError:
+        return fit_runtime(select(timings, kind, family=family, **subset), kind, form, **kw), "family"
+
+
+def term_curves(fit: LatencyFit, rows: pd.DataFrame, kind: str, *, step_bytes: str = "runtime_model",
+                device: str | None = None) -> pd.DataFrame:
+    """Measured time, model time and its separate terms against prefill length, in ms (long format).
+
+    Series: "measured", "model", "compute term" (F/alpha), "memory term" (bytes/beta), "overhead"
+    (eps [+ B eps_b]). With ``device``, a term the fit's form lacks is drawn at the device's ceiling instead
+    ("compute at peak" = F/peak FLOP/s, "memory at peak" = bytes/peak bandwidth): the least time it can take.
+    """
+    phase = "prefill" if kind == "ttft" else "step"
+    t = rows["ttft_s" if kind == "ttft" else "step_s"].to_numpy()
+    base = rows[["family", "size", "batch", "prefill"]].reset_index(drop=True)
+    inputs = {"flops": rows[f"flops_{phase}"].to_numpy(), "bytes": rows[_bytes_col(kind, step_bytes)].to_numpy(),
+              "batch": rows["batch"].to_numpy(dtype=float)}
+    series = {"measured": t, "model": fit.predict(**inputs)}
+    hw = _hardware(device) if device is not None else None
+    if fit.alpha_eff is not None:
+        series["compute term"] = fit.compute_term(inputs["flops"])
+    elif hw is not None:
+        series["compute at peak"] = inputs["flops"] / hw.peak_flops
+    if fit.beta_eff is not None:
+        series["memory term"] = fit.memory_term(inputs["bytes"])
+    elif hw is not None:
+        series["memory at peak"] = inputs["bytes"] / hw.bandwidth
+    series["overhead"] = np.broadcast_to(fit.overhead(inputs["batch"]), t.shape)
+    parts = [base.assign(series=name, time_ms=np.asarray(v) * 1e3) for name, v in series.items()]
+    return pd.concat(parts, ignore_index=True)
+
+
+def spot_values(timings: pd.DataFrame, sizes: Sequence[str] = ("160m", "1.4b", "7b"), prefill: int = 16384,
+                batch: int = 1) -> pd.DataFrame:
+    """Measured TTFT and step time (ms) per family and size at one (batch, prefill), as in the data card."""
+    m = (timings["batch"] == batch) & (timings["prefill"] == prefill) & timings["size"].isin(list(sizes))
+    sel = timings[m].assign(ttft_ms=lambda d: d["ttft_s"] * 1e3, step_ms=lambda d: d["step_s"] * 1e3)
+    return sel.pivot_table(index="size", columns="family", values=["ttft_ms", "step_ms"], observed=True)
+
+
+def step_ratio(timings: pd.DataFrame, size: str = "7b", prefill: int = 16384, batch: int = 1) -> float:
+    """Decode step time of Llama-2 over xLSTM at one (size, prefill, batch)."""
+    m = (timings["size"] == size) & (timings["prefill"] == prefill) & (timings["batch"] == batch)
+    by = timings[m].set_index("family")["step_s"]
+    return float(by["llama"] / by["xlstm"])
+
+
+def hardware_table(keys: Iterable[str] | None = None) -> pd.DataFrame:
+    """Peak bf16 FLOP/s, memory bandwidth and critical intensity (FLOP/byte) of the accelerators, with sources."""
+    rows = []
+    for key in keys if keys is not None else HARDWARE:
+        hw = _hardware(key)
+        rows.append({"device": key, "name": hw.name, "peak bf16 TFLOP/s": hw.peak_flops / 1e12,
+                     "bandwidth TB/s": hw.bandwidth / 1e12, "critical FLOP/byte": hw.critical_intensity,
+                     "measured": hw.measured, "source": hw.source})
+    return pd.DataFrame(rows)
+
+
+def roofline_points(
+    sizes: Sequence[str] = ("1.4b", "7b"),
+    prefill_lengths: Sequence[int] = (512, 4096, 16384),
+    batch_sizes: Sequence[int] = (1, 16, 256),
+    decode_context: int = 4096,
+    device: str = "h100-sxm",
+) -> pd.DataFrame:
+    """Prefill (batch 1, several lengths) and decode steps (several batches at ``decode_context``) on a roofline.
+
+    Intensity = FLOPs / bytes with :func:`decode_step_flops` and the physical ``decode_step_bytes`` for a
+    step, and ``prefill_flops`` with :func:`prefill_bytes` (a lower bound on traffic) for a prefill.
+    ``attainable`` = min(peak FLOP/s, bandwidth x intensity) on ``HARDWARE[device]``.
+    """
+    hw = _hardware(device)
+    rows = []
+    for fam in FAMILY_OF.values():
+        for size in sizes:
+            cfg = inference_config(fam, size)
+            for t in prefill_lengths:
+                f, b = prefill_flops(cfg, t, 1), prefill_bytes(cfg, t, 1)
+                rows.append({"family": fam, "size": size, "phase": "prefill", "setting": f"T={t}", "flops": f,
+                             "bytes": b})
+            for bs in batch_sizes:
+                f = decode_step_flops(cfg, decode_context, bs)
+                b = decode_step_bytes(cfg, decode_context, bs)
+                rows.append({"family": fam, "size": size, "phase": "decode", "setting": f"B={bs}", "flops": f,
+                             "bytes": b})
+    df = pd.DataFrame(rows)
+    df["intensity"] = df["flops"] / df["bytes"]
+    df["attainable_tflops"] = np.minimum(hw.peak_flops, hw.bandwidth * df["intensity"]) / 1e12
+    df["bound"] = np.where(df["intensity"] < hw.critical_intensity, "memory", "compute")
+    df["label"] = df["family"].map({"xlstm": "xLSTM", "llama": "Llama-2"}) + " " + df["size"] + " " + \
+        df["phase"] + " " + df["setting"]
+    return df
+
+
+def roofline_curve(device: str = "h100-sxm", i_min: float = 0.1, i_max: float = 1e5, n: int = 60) -> pd.DataFrame:
+    """The roofline min(peak, bandwidth x I) of ``HARDWARE[device]`` on a log grid of intensities I (FLOP/byte)."""
+    hw = _hardware(device)
+    i = np.unique(np.concatenate([np.geomspace(i_min, i_max, n), [hw.critical_intensity]]))
+    return pd.DataFrame({"intensity": i, "attainable_tflops": np.minimum(hw.peak_flops, hw.bandwidth * i) / 1e12,
+                         "device": hw.name})
+
+
+#: Short display names of the fit-table columns (the book's column is ~700 px wide).
+_DISPLAY = {"alpha_eff": "α_eff", "alpha/peak": "α/peak", "beta_eff": "β_eff", "beta/peak": "β/peak",
+            "eps_ms": "ε ms", "eps_b_ms": "ε_b ms", "rms_log_resid": "rms ln-res", "median_abs_err_%": "med |err| %",
+            "bound_hits": "bound hits", "num_params": "N"}
+
+
+def show(df: pd.DataFrame, digits: int = 3) -> object:
+    """A pandas Styler for the book: floats to ``digits`` significant digits, missing values as "–", no index.
+
+    Applied per cell, so columns mixing numbers and None (fits without a term) are formatted too. Fit-table
+    columns get short display names (``alpha_eff`` -> "α_eff", ...); other columns keep theirs.
+    """
+    def fmt(v: object) -> str:
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            return "–"
+        if isinstance(v, (float, np.floating)):
+            return f"{v:.{digits}g}"
+        return str(v)
+
+    shown = df.rename(columns=lambda c: " ".join(_DISPLAY.get(part, part) for part in str(c).split(" ")))
+    return shown.style.format(fmt).hide(axis="index")
