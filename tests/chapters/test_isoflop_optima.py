@@ -248,9 +248,3 @@ def test_charts_build_with_the_chapter_frames(llama8192, xlstm16384):
     assert isinstance(plots_isoflop.side_by_side(left, left).to_dict(), dict)
     with pytest.raises(ValueError, match="missing column"):
         plots_isoflop.compute_loss_chart(runs.drop(columns=["ctx"]), iso.envelope_frame(runs))
-
-
-def test_show_formats_and_scales():
-    styled = iso.show(pd.DataFrame({"N_opt": [1.234567e8], "tag": ["x"]}), scale={"N_opt": (1e6, "M")})
-    html = styled.to_html()
-    assert "N_opt [M]" in html and "123.5" in html

@@ -16,6 +16,7 @@ from xlstm_lab.fit import InvalidInputError, LatencyFit, fit_latency
 from xlstm_lab.fit.latency import LATENCY_FORMS
 from xlstm_lab.models.config import ModelConfig
 from xlstm_lab.models.shapes import config_from_inference_row
+from xlstm_lab.plots import tables
 
 __all__ = [
     "FAMILY_OF", "SIZES", "inference_config", "decode_step_flops", "prefill_bytes", "load_timings", "select",
@@ -458,17 +459,6 @@ _DISPLAY = {"alpha_eff": "α_eff", "alpha/peak": "α/peak", "beta_eff": "β_eff"
 
 
 def show(df: pd.DataFrame, digits: int = 3) -> object:
-    """A pandas Styler for the book: floats to ``digits`` significant digits, missing values as "–", no index.
-
-    Applied per cell, so columns mixing numbers and None (fits without a term) are formatted too. Fit-table
-    columns get short display names (``alpha_eff`` -> "α_eff", ...); other columns keep theirs.
-    """
-    def fmt(v: object) -> str:
-        if v is None or (isinstance(v, float) and math.isnan(v)):
-            return "–"
-        if isinstance(v, (float, np.floating)):
-            return f"{v:.{digits}g}"
-        return str(v)
-
-    shown = df.rename(columns=lambda c: " ".join(_DISPLAY.get(part, part) for part in str(c).split(" ")))
-    return shown.style.format(fmt).hide(axis="index")
+    """The book's table style (:func:`xlstm_lab.plots.tables.show`) with this chapter's short column names
+    (``alpha_eff`` -> "α_eff", ...)."""
+    return tables.show(df, digits, rename=_DISPLAY)

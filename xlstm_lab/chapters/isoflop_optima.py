@@ -35,7 +35,6 @@ __all__ = [
     "lower_envelope",
     "envelope_frame",
     "like_for_like",
-    "show",
 ]
 
 #: Nominal budgets of the paper's IsoFLOP grids (labels as in runs.csv ``isoflop_bucket``) -> FLOPs.
@@ -523,20 +522,3 @@ def like_for_like(x_fit: IsoflopFit, l_fit: IsoflopFit, label: str) -> pd.DataFr
         "extrapolated": (c_match < lo["C"].min()) | (c_match > lo["C"].max()),
     })
 
-
-def show(df: pd.DataFrame, digits: int = 4, scale: dict[str, tuple[float, str]] | None = None) -> object:
-    """A compact pandas Styler for the book: floats to ``digits`` significant digits, missing as "–", no index.
-
-    Args:
-        df: the table.
-        digits: significant digits of float columns.
-        scale: column -> (divisor, unit), e.g. ``{"N_opt": (1e6, "M")}``; the column is shown as "N_opt [M]".
-    """
-    df = df.copy()
-    for col, (div, unit) in (scale or {}).items():
-        df[col] = df[col] / div
-        df = df.rename(columns={col: f"{col} [{unit}]"})
-    floats = [c for c in df.columns if pd.api.types.is_float_dtype(df[c])]
-    return (df.style.format({c: f"{{:.{digits}g}}" for c in floats}, na_rep="–").hide(axis="index")
-            .set_table_styles([{"selector": "", "props": "font-size: 0.8em; margin-bottom: 1em;"},
-                               {"selector": "td, th", "props": "padding: 0.1em 0.45em; text-align: right;"}]))

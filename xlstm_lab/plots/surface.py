@@ -10,7 +10,7 @@ from xlstm_lab.plots.theme import FAMILY_LABELS, family_color
 
 _DR_TICKS = [20, 50, 100, 200, 500, 1000, 2000, 5000]
 
-__all__ = ["contour_chart", "residual_chart", "bootstrap_chart", "compute_optimal_chart", "styled_table"]
+__all__ = ["contour_chart", "residual_chart", "bootstrap_chart", "compute_optimal_chart"]
 
 
 def _loss_color(step: float, domain: tuple[float, float]) -> alt.Color:
@@ -135,12 +135,3 @@ def compute_optimal_chart(frame: pd.DataFrame, *, width: int = 420, height: int 
     )
     return alt.layer(band, line).properties(width=width, height=height)
 
-
-def styled_table(df: pd.DataFrame, formats: dict[str, str] | None = None, default: str = "{:.4g}", index: bool = False):
-    """A DataFrame as a pandas Styler for the book: numbers to 4 significant digits unless ``formats`` says
-    otherwise, the book's table CSS (class "dataframe"), the index hidden unless ``index``."""
-    numeric = [c for c in df.columns if pd.api.types.is_float_dtype(df[c])]
-    fmt = {c: default for c in numeric}
-    fmt.update({k: v for k, v in (formats or {}).items() if k in df.columns})  # formats for absent columns: ignored
-    styler = df.style.format(fmt, na_rep="–").set_table_attributes('class="dataframe"')
-    return styler if index else styler.hide(axis="index")
