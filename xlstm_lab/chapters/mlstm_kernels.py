@@ -1,8 +1,7 @@
-"""The mLSTM kernels chapter: FLOP models, backend parity against float64, gradient conventions, H100 anchors.
+"""The mLSTM kernels chapter: FLOP models, backend parity against float64, gradient conventions, H100 anchors."""
 
-Importing this module does not import torch; the functions that run the kernels import it when called (this
-is the one chapter that runs PyTorch, since it checks the package's own kernels live).
-"""
+# Importing this module does not import torch: the functions that run the kernels import it when called (this is
+# the one chapter that runs PyTorch, because it checks the package's own kernels live).
 
 from __future__ import annotations
 
@@ -20,7 +19,7 @@ __all__ = [
     "flops_per_token", "flops_table", "crossover_T",
     "triton_device", "make_inputs", "relerr", "parity_table", "convention_gap", "prefill_steps_table",
     "card_gradient_errors", "anchor_training", "anchor_decode", "speed_ratios",
-    "find_gpu_results", "load_gpu_results", "gpu_results_note", "show",
+    "find_gpu_results", "load_gpu_results", "gpu_results_note",
 ]
 
 # Relative Frobenius error allowed against the float64 reference for float32 inputs: the same bounds as
@@ -35,20 +34,16 @@ TYPICAL_GATES = ((-1.0, 1.0), (1.0, 4.0))
 GRADS = ("dq", "dk", "dv", "di", "df")
 CHUNKED = ("triton", "torch_chunkwise")  # the backends that take chunk_size
 BACKEND_LABELS = {
-    "torch_recurrent": "torch, recurrent (loop over t)",
-    "torch_parallel": "torch, parallel (T×T)",
-    "torch_chunkwise": "torch, chunkwise",
-    "triton": "Triton, chunkwise",
+    "torch_recurrent": "recurrent (torch)",
+    "torch_parallel": "parallel (torch)",
+    "torch_chunkwise": "chunkwise (torch)",
+    "triton": "chunkwise (Triton)",
 }
 RESULTS_DIR = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
 
 
 # ----------------------------------------------------------------------------------------------- FLOP models
-FORMS = {
-    "parallel": "mLSTM parallel form (dense T×T)",
-    "attention": "causal attention",
-    "chunkwise": "mLSTM chunkwise",
-}
+FORMS = {"parallel": "mLSTM parallel form (dense T×T)", "attention": "causal attention", "chunkwise": "mLSTM chunkwise"}
 
 
 def flops_per_token(form: str, T: float, K: int, V: int, L: int = 64) -> float:
@@ -154,10 +149,6 @@ def _forward_backward(backend, xs, dh, *, normalizer_grad, chunk_size, dtype, de
     return h, grads
 
 
-def _backend_device(backend: str) -> str:
-    return triton_device() if backend == "triton" else "cpu"
-
-
 def parity_table(B: int, H: int, T: int, K: int, V: int, *, chunk_size: int = 32, seed: int = 0,
                  backends=tuple(BACKEND_LABELS), conventions=("exact", "detached")) -> pd.DataFrame:
     """Every backend in float32 against float64 autograd of the quadratic reference, per gradient convention.
@@ -178,7 +169,7 @@ def parity_table(B: int, H: int, T: int, K: int, V: int, *, chunk_size: int = 32
                                          dtype=torch.float64)
         for be in backends:
             h, g = _forward_backward(be, xs, dh, normalizer_grad=conv, chunk_size=chunk_size, dtype=torch.float32,
-                                     device=_backend_device(be))
+                                     device=triton_device() if be == "triton" else "cpu")
             rows.append(dict(backend=be, gradient=conv, h=relerr(h, h_ref),
                              **{n: relerr(a, b) for n, a, b in zip(GRADS, g, g_ref, strict=True)}))
     return pd.DataFrame(rows)
@@ -246,7 +237,8 @@ def card_gradient_errors(df: pd.DataFrame | None = None) -> pd.DataFrame:
     autograd with n and m detached (the ``"detached"`` convention).
 
     Returns:
-        Rows (gradient, vs_exact, vs_detached) for dq, dk, dv, di, df.
+        Rows (gradient, vs_exact, vs_detached) for dq, dk, dv, di, df; ``attrs["shape"]`` holds the record's
+        B, H, T, K, V.
     """
     df = _gpu(df)
     col = "grad_{}_relerr_vs_{}"
@@ -254,8 +246,10 @@ def card_gradient_errors(df: pd.DataFrame | None = None) -> pd.DataFrame:
     if a0.empty:
         raise anchors.AnchorError("gpu_h100 has no A0 record with gradients against the detached reference")
     rec = a0.iloc[-1]
-    return pd.DataFrame([dict(gradient=f"d{x}", vs_exact=float(rec[col.format(x, "full_autograd")]),
-                              vs_detached=float(rec[col.format(x, "stopgrad_n_and_m")])) for x in "qkvif"])
+    out = pd.DataFrame([dict(gradient=f"d{x}", vs_exact=float(rec[col.format(x, "full_autograd")]),
+                             vs_detached=float(rec[col.format(x, "stopgrad_n_and_m")])) for x in "qkvif"])
+    out.attrs["shape"] = dict(zip("BHTKV", (int(n) for n in json.loads(rec["shape"])), strict=True))
+    return out
 
 
 _TRAIN_IMPLS = {  # substring of the card's impl -> short label
@@ -270,7 +264,7 @@ _DECODE_IMPLS = {
     "attn decode [CUDNN_ATTENTION]": "SDPA cuDNN decode",
     "attn decode [FLASH_ATTENTION]": "SDPA FlashAttention-2 decode",
 }
-_CFG = {"small": "H8, K = V = 128", "7Blike": "7B-like (mLSTM K 256, V 512; attention 32 × 128)"}
+_CFG = {"small": "H8, K = V = 128", "7Blike": "7B-like, mLSTM K 256 V 512, attention 32 × 128"}
 _OURS_CFG = {"H8 d128": _CFG["small"], "7B-like": _CFG["7Blike"]}
 
 
@@ -344,22 +338,29 @@ def anchor_decode(df: pd.DataFrame | None = None, ours: pd.DataFrame | None = No
     return out.sort_values(["config", "B", "impl", "T"], ignore_index=True)
 
 
+def _short(label: str) -> str:
+    for long, short in (("SDPA ", ""), ("NX-AI ", ""), ("FlashAttention-2", "FA2")):
+        label = label.replace(long, short)
+    return label.split(" (")[0].replace("fla simple_gla", "fla")
+
+
 def speed_ratios(train: pd.DataFrame, base: str = _TRAIN_IMPLS["xl_chunk"]) -> pd.DataFrame:
     """Other implementation's time ÷ ``base``'s time per shape and pass (> 1: ``base`` is faster).
+
+    Columns are named "<short impl> <pass>", e.g. "cuDNN fwd+bwd" (cuDNN's time ÷ base's time).
 
     Args:
         train: :func:`anchor_training` rows.
         base: the implementation label everything is divided by.
 
     Returns:
-        Wide table: shape, tokens, then one column "<impl> <pass>" per other implementation and pass.
+        Wide table: tokens, shape, then one ratio column per other implementation and pass.
     """
     wide = train.pivot_table(index=["tokens", "B", "shape"], columns=["impl", "pass"], values="ms")
     out = pd.DataFrame(index=wide.index)
-    short = lambda label: label.split(" (")[0].replace("SDPA ", "").replace("NX-AI ", "").replace("FlashAttention-2", "FA2")  # noqa: E731
     for impl, p in wide.columns:
         if impl != base and (base, p) in wide.columns:
-            out[f"{short(impl)} / {short(base)}, {p}"] = wide[(impl, p)] / wide[(base, p)]
+            out[f"{_short(impl)} {p}"] = wide[(impl, p)] / wide[(base, p)]
     return out.dropna(axis=1, how="all").reset_index().drop(columns=["B"])
 
 
@@ -400,11 +401,3 @@ def gpu_results_note(results: dict | None) -> str:
     return (f"Our Triton kernels' timings come from `{results['path'].name}` (device {meta.get('device', '?')}, "
             f"{meta.get('date_utc', '?')}, commit `{str(meta.get('commit', '?'))[:10]}`), drawn beside the targets "
             "with \"[this project]\" in their names.")
-
-
-def show(df: pd.DataFrame, digits: int = 2) -> object:
-    """A compact pandas Styler: floats in scientific or plain notation to ``digits`` significant digits."""
-    floats = [c for c in df.columns if pd.api.types.is_float_dtype(df[c])]
-    return (df.style.format({c: f"{{:.{digits}g}}" for c in floats}, na_rep="–").hide(axis="index")
-            .set_table_styles([{"selector": "", "props": "font-size: 0.85em; margin-bottom: 1em;"},
-                               {"selector": "td, th", "props": "padding: 0.1em 0.5em; text-align: right;"}]))
