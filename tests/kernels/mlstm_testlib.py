@@ -8,16 +8,24 @@ from xlstm_lab.kernels import MLSTMState, mlstm
 from xlstm_lab.kernels.mlstm.reference import mlstm_parallel
 
 # Relative Frobenius error allowed against the float64 reference, per input dtype, for outputs ("value")
-# and for every gradient ("grad"). float32: measured errors are <= ~1e-5 on these shapes (accumulation
-# over <= 64 steps, df a reverse cumsum that cancels); the bound leaves ~10x margin. bf16/fp16: inputs are
-# rounded first, so the reference sees the same numbers; the rest is the 8-bit (bf16) or 11-bit (fp16)
-# mantissa of the matmul operands (2^-9 = 2e-3 per element; P and dy are cast to the input dtype).
+# and for every gradient ("grad"). float32: measured worst cases are 1.4e-5 (h, gates at +-20, where
+# rounding i to fp32 alone moves exp(i) by 1e-6 relative) and 3.2e-5 (dq); the bounds leave ~7x margin.
+# bf16/fp16: the reference gets the same rounded inputs, so what is left is rounding h and the gradients
+# to the input dtype (relative Frobenius 1.7e-3 for bf16, 2.1e-4 for fp16) plus, for gradients, the
+# exact-convention term dh.h computed from the rounded h; measured worst cases 2.1e-3 / 1.3e-2 (bf16 value
+# / grad, gates at +-20) and 2.2e-4 / 5.7e-3 (fp16).
 TOL = {
     torch.float32: {"value": 1e-4, "grad": 2e-4},
-    torch.bfloat16: {"value": 3e-2, "grad": 6e-2},
-    torch.float16: {"value": 5e-3, "grad": 1e-2},
+    torch.bfloat16: {"value": 6e-3, "grad": 3e-2},
+    torch.float16: {"value": 1e-3, "grad": 2e-2},
     torch.float64: {"value": 1e-10, "grad": 1e-9},  # torch backends in float64: only summation order differs
 }
+
+# Gates at +-20 make exp(i) span 1e17 and let a few steps dominate n_t; when two of them have q.k of opposite
+# sign, n.q^ cancels and float32 loses digits in every implementation alike (the plain float32 recurrence
+# reaches 6.5e-5 / 1.3e-4, value / grad, over 8 seeds; the chunked forms up to 1.8e-4 / 5.4e-4).
+# Tolerances for that regime are scaled by this factor.
+LARGE_GATE_TOL_SCALE = 10.0
 
 GATE_REGIMES = {
     "typical": ((-1.0, 1.0), (1.0, 4.0)),  # (i range, f range): forget gates near 1 as after xLSTM init

@@ -57,13 +57,13 @@ def mlstm_triton(
     B, H, T, K = q.shape
     V = v.shape[-1]
     L = min(chunk_size, block_at_least_16(T, chunk_size))
-    state = initial_state if initial_state is not None else MLSTMState.zeros(B, H, K, V, q.device)
-    state.validate(B, H, K, V)
     flat = lambda x, *tail: x.reshape(B * H, *tail).contiguous()  # noqa: E731
-    args = (
-        flat(q, T, K), flat(k.to(q.dtype), T, K), flat(v.to(q.dtype), T, V), flat(i, T), flat(f, T),
-        flat(state.C.float(), K, V), flat(state.n.float(), K), flat(state.m.float()),
-    )
+    state = (None, None, None)  # the empty state is built inside the kernel: no extra launches
+    if initial_state is not None:
+        initial_state.validate(B, H, K, V)
+        C0, n0, m0 = initial_state
+        state = (flat(C0.float(), K, V), flat(n0.float(), K), flat(m0.float()))
+    args = (flat(q, T, K), flat(k.to(q.dtype), T, K), flat(v.to(q.dtype), T, V), flat(i, T), flat(f, T), *state)
     h, C, n, m = _MLSTMTriton.apply(*args, L, eps, normalizer_grad == "exact")
     h = h.reshape(B, H, T, V)
     if not return_last_state:

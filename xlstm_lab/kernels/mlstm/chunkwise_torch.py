@@ -10,7 +10,8 @@ cumulative sum of dF. The Triton kernels (``chunkwise_triton.py``) compute exact
 Within a chunk (0-based step j, inclusive cumulative log forget gate b_j, total g = b_{L-1}):
     m_j   = max(b_j + m_c, max_{s<=j} b_j - b_s + i_s)            (equals the recurrence's m_t)
     h~_j  = exp(b_j + m_c - m_j) C_c^T q^_j + sum_{s<=j} exp(b_j - b_s + i_s - m_j) (q^_j . k_s) v_s
-    m_c+1 = max(g + m_c, max_s g - b_s + i_s),   C_c+1 = exp(g + m_c - m_c+1) C_c + sum_s exp(g - b_s + i_s - m_c+1) k_s v_s^T
+    m_c+1 = max(g + m_c, max_s g - b_s + i_s)
+    C_c+1 = exp(g + m_c - m_c+1) C_c + sum_s exp(g - b_s + i_s - m_c+1) k_s v_s^T   (n likewise with k_s)
 """
 
 from __future__ import annotations

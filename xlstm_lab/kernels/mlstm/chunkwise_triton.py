@@ -5,7 +5,7 @@ Algorithm: exactly ``chunkwise_torch.py`` (read that first); only the loop struc
 Forward, 2 launches:
   1. ``_states_kernel``   grid (K/BK, V/BV, B*H): walks the NC chunks in order and writes the state before
      every chunk and after the last, C (B*H, NC+1, K, V), n (B*H, NC+1, K), m (B*H, NC+1), all fp32.
-  2. ``_output_kernel``   grid (V/BVO, NC, B*H): one chunk per program; intra-chunk L x L part plus the
+  2. ``_output_kernel``   grid (V/BV, NC, B*H): one chunk per program; intra-chunk L x L part plus the
      inter-chunk part q^ C_c, normalised; also stores the per-step stabiliser m_t and the signed n_t.q^_t
      (B*H, T) fp32 for the backward.
 Backward, 4 launches: ``_states_kernel`` again (states are recomputed, not saved: they would cost
@@ -16,15 +16,23 @@ k.dk and q.dq - k.dk of one chunk) and ``_dgate_kernel`` (the reverse cumulative
 Design targets on an H100 with bf16 inputs, H=8, K=V=128, L=64 (not measured: written without a GPU; see
 ``benchmarks/bench_mlstm_gpu.py`` and the anchors in ``shared/anchor_data/gpu_h100/SOURCE.md``):
 forward <= 0.6 ms and forward+backward <= 2 ms at B=4, T=8192 (parity with mlstm_kernels' xl_chunk), at most
-2 launches forward and 4 backward with thin wrappers. All gate math, states and accumulators are fp32;
-``tl.dot`` runs in the input dtype for 16-bit inputs and in true fp32 for fp32 inputs. T need not be a
-multiple of L: the last chunk is masked (a masked step has forget gate 1 and input gate 0).
+2 launches forward and 4 backward with thin wrappers (the empty initial state is made inside the kernel).
+The kernels walk chunks sequentially only in the two state recurrences, parallel over (b, h, K and V tiles).
+
+Precision: gate math, states and accumulators are fp32; ``tl.dot`` runs in true fp32 for fp32 inputs and on
+16-bit tensor cores for bf16/fp16 inputs. Operands that are computed rather than loaded (decay-weighted
+scores, states, gradients) are split into a hi + lo pair of 16-bit values (``_mma``), because rounding them
+to bf16 alone gave a forward error of 6.4e-3 at the anchor shape (B=1, H=8, T=2048, K=V=128; the target is
+<= 3e-3); with the split it is 1.7e-3, which is the rounding of h itself to bf16 (measured in the CPU
+interpreter, whose bf16 casts are emulated to round like a GPU's). T need not be a multiple of L: the last
+chunk is masked (a masked step has forget gate 1 and input gate 0).
 Pointers assume contiguous (B*H, T, ...) layouts; offsets of a (b, h) are int64 so large T*K stays safe.
 """
 
 from __future__ import annotations
 
 import math
+import os
 
 import torch
 import triton
@@ -33,6 +41,13 @@ import triton.language as tl
 from . import heuristics
 
 __all__ = ["mlstm_chunkwise_fwd", "mlstm_chunkwise_bwd", "set_nan_fill"]
+
+if os.environ.get("TRITON_INTERPRET") == "1" and type(tl.standard.cumsum).__name__ != "InterpretedFunction":
+    raise RuntimeError(
+        "TRITON_INTERPRET=1 was set after triton had been imported (by this process, e.g. through "
+        "torch._dynamo), so triton's own library functions were not built for the CPU interpreter. "
+        "Set TRITON_INTERPRET=1 before anything imports triton (at the top of a conftest.py or in the shell)."
+    )
 
 _NAN_FILL = False
 
@@ -43,6 +58,10 @@ def set_nan_fill(on: bool) -> None:
     _NAN_FILL = bool(on)
 
 
+def _upcast(dtype: torch.dtype) -> bool:
+    return dtype == torch.bfloat16 and os.environ.get("TRITON_INTERPRET") == "1"
+
+
 def _empty(*shape, dtype, device) -> torch.Tensor:
     x = torch.empty(*shape, dtype=dtype, device=device)
     return x.fill_(float("nan")) if _NAN_FILL else x
@@ -51,6 +70,56 @@ def _empty(*shape, dtype, device) -> torch.Tensor:
 @triton.jit
 def _logsigmoid(x):
     return tl.minimum(x, 0.0) - tl.log(1.0 + tl.exp(-tl.abs(x)))
+
+
+@triton.jit
+def _round_bf16(x):
+    """x (fp32) rounded to the nearest bf16 (ties to even) and kept in fp32: what a GPU's cast does."""
+    bits = x.to(tl.uint32, bitcast=True)
+    bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
+    return bits.to(tl.float32, bitcast=True)
+
+
+@triton.jit
+def _lowp(x, DT: tl.constexpr, UPCAST: tl.constexpr):
+    """x rounded to the input dtype DT.
+
+    UPCAST (bf16 under TRITON_INTERPRET only): the Triton 3.7 CPU interpreter multiplies bf16 bit patterns
+    as integers and truncates fp32 -> bf16 casts, so the interpreter rounds in fp32 as a GPU would instead.
+    """
+    if UPCAST:
+        y = _round_bf16(x.to(tl.float32))
+    else:
+        y = x.to(DT)
+    return y
+
+
+@triton.jit
+def _out(x, UPCAST: tl.constexpr):
+    """A value about to be stored to an input-dtype tensor (rounded like a GPU under the interpreter)."""
+    if UPCAST:
+        x = _round_bf16(x)
+    return x
+
+
+@triton.jit
+def _mma(a, b, acc, DT: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr, SPLIT: tl.constexpr,
+         WHICH: tl.constexpr):
+    """acc + a @ b on tensor cores in the input dtype DT, fp32 accumulation.
+
+    With SPLIT, the operands that are computed in fp32 (WHICH: 1 = a, 2 = b, 3 = both) are carried as a
+    pair hi + lo of DT values (hi = round(x), lo = round(x - hi)), one extra dot each: ~16 mantissa bits
+    instead of bf16's 8, for decay-weighted scores, states and gradients that are not inputs.
+    """
+    ah = _lowp(a, DT, UPCAST)
+    bh = _lowp(b, DT, UPCAST)
+    out = tl.dot(ah, bh, acc, input_precision=PREC)
+    if SPLIT:
+        if WHICH == 1 or WHICH == 3:
+            out = tl.dot(_lowp(a.to(tl.float32) - ah.to(tl.float32), DT, UPCAST), bh, out, input_precision=PREC)
+        if WHICH == 2 or WHICH == 3:
+            out = tl.dot(ah, _lowp(b.to(tl.float32) - bh.to(tl.float32), DT, UPCAST), out, input_precision=PREC)
+    return out
 
 
 @triton.jit
@@ -68,17 +137,19 @@ def _chunk_gates(I, Fg, base, c, T, L: tl.constexpr):
 def _states_kernel(
     Kp, Vp, I, Fg, C0, N0, M0, Cs, Ns, Ms,
     T, K, V, NC,
-    L: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr, PREC: tl.constexpr,
+    L: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr, SPLIT: tl.constexpr,
+    HAS_INIT: tl.constexpr,
 ):
+    DT: tl.constexpr = Kp.dtype.element_ty
     pk, pv, bh = tl.program_id(0), tl.program_id(1), tl.program_id(2).to(tl.int64)
     ok = pk * BK + tl.arange(0, BK)
     ov = pv * BV + tl.arange(0, BV)
     mk, mv = ok < K, ov < V
     mkv = mk[:, None] & mv[None, :]
     kv = ok[:, None] * V + ov[None, :]
-    C = tl.load(C0 + bh * K * V + kv, mask=mkv, other=0.0)
-    n = tl.load(N0 + bh * K + ok, mask=mk, other=0.0)
-    m = tl.load(M0 + bh)
+    C = tl.load(C0 + bh * K * V + kv, mask=mkv & HAS_INIT, other=0.0)  # no initial state: C = 0, n = 0,
+    n = tl.load(N0 + bh * K + ok, mask=mk & HAS_INIT, other=0.0)  # m = -inf, without a launch to make them
+    m = tl.load(M0 + bh, mask=HAS_INIT, other=float("-inf"))
     lead = (pk == 0) & (pv == 0)
     tl.store(Cs + bh * (NC + 1) * K * V + kv, C, mask=mkv)
     tl.store(Ns + bh * (NC + 1) * K + ok, n, mask=mk & (pv == 0))
@@ -92,7 +163,7 @@ def _states_kernel(
         kc = tl.load(Kp + bh * T * K + t[:, None] * K + ok[None, :], mask=valid[:, None] & mk[None, :], other=0.0)
         vc = tl.load(Vp + bh * T * V + t[:, None] * V + ov[None, :], mask=valid[:, None] & mv[None, :], other=0.0)
         kw = kc.to(tl.float32) * w[:, None]
-        C = decay * C + tl.dot(tl.trans(kw.to(vc.dtype)), vc, input_precision=PREC)
+        C = decay * C + _mma(tl.trans(kw), vc, None, DT, PREC, UPCAST, SPLIT, 1)
         n = decay * n + tl.sum(kw, 0)
         m = m_new
         tl.store(Cs + (bh * (NC + 1) + c + 1) * K * V + kv, C, mask=mkv)
@@ -101,7 +172,7 @@ def _states_kernel(
 
 
 @triton.jit
-def _intra_weights(t, valid, ig, b, m_row):
+def _intra_weights(t, valid, ig, b):
     """Decay matrix A[j, s] = exp(b_j - b_s + i_s - m_j) on the causal, valid part; zero elsewhere."""
     causal = (t[:, None] >= t[None, :]) & valid[None, :]
     logA = tl.where(causal, b[:, None] - b[None, :] + ig[None, :], float("-inf"))
@@ -112,12 +183,13 @@ def _intra_weights(t, valid, ig, b, m_row):
 def _output_kernel(
     Q, Kp, Vp, I, Fg, Cs, Ns, Ms, Hout, NQ, MT,
     T, K, V, NC, scale, eps,
-    L: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr, PREC: tl.constexpr,
+    L: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr, SPLIT: tl.constexpr,
 ):
+    DT: tl.constexpr = Q.dtype.element_ty
     pv, c, bh = tl.program_id(0), tl.program_id(1), tl.program_id(2).to(tl.int64)
     t, valid, ig, b, g = _chunk_gates(I, Fg, bh * T, c, T, L)
     m_prev = tl.load(Ms + bh * (NC + 1) + c)
-    logA, causal = _intra_weights(t, valid, ig, b, m_prev)
+    logA, causal = _intra_weights(t, valid, ig, b)
     m_state = b + m_prev
     m = tl.maximum(tl.max(logA, 1), m_state)  # the recurrence's m_t (finite: step j itself is in row j)
     A = tl.exp(logA - m[:, None])
@@ -133,18 +205,18 @@ def _output_kernel(
         mtk = valid[:, None] & mk[None, :]
         qc = tl.load(Q + bh * T * K + t[:, None] * K + ok[None, :], mask=mtk, other=0.0)
         kc = tl.load(Kp + bh * T * K + t[:, None] * K + ok[None, :], mask=mtk, other=0.0)
-        S = tl.dot(qc, tl.trans(kc), S, input_precision=PREC)
+        S = _mma(qc, tl.trans(kc), S, DT, PREC, UPCAST, SPLIT, 0)
         Cb = tl.load(Cs + (bh * (NC + 1) + c) * K * V + ok[:, None] * V + ov[None, :],
                      mask=mk[:, None] & mv[None, :], other=0.0)
-        inter = tl.dot(qc, Cb.to(qc.dtype), inter, input_precision=PREC)
+        inter = _mma(qc, Cb, inter, DT, PREC, UPCAST, SPLIT, 2)
         nb = tl.load(Ns + (bh * (NC + 1) + c) * K + ok, mask=mk, other=0.0)
         nqi += tl.sum(qc.to(tl.float32) * nb[None, :], 1)
     P = S * scale * A
     vc = tl.load(Vp + bh * T * V + t[:, None] * V + ov[None, :], mask=valid[:, None] & mv[None, :], other=0.0)
-    num = tl.dot(P.to(vc.dtype), vc, input_precision=PREC) + (e * scale)[:, None] * inter
+    num = _mma(P, vc, None, DT, PREC, UPCAST, SPLIT, 1) + (e * scale)[:, None] * inter
     nq = tl.sum(P, 1) + e * scale * nqi
     den = tl.maximum(tl.abs(nq), tl.exp(-m)) + eps
-    h = num / den[:, None]
+    h = _out(num / den[:, None], UPCAST)
     tl.store(Hout + bh * T * V + t[:, None] * V + ov[None, :], h, mask=valid[:, None] & mv[None, :])
     tl.store(NQ + bh * T + t, nq, mask=valid & (pv == 0))
     tl.store(MT + bh * T + t, m, mask=valid & (pv == 0))
@@ -154,9 +226,10 @@ def _output_kernel(
 def _dstates_kernel(
     Q, I, Fg, Ms, MT, NQ, Hout, dH, dCT, dNT, dCs, dNs, DN,
     T, K, V, NC, scale, eps,
-    L: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr, PREC: tl.constexpr,
+    L: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr, SPLIT: tl.constexpr,
     EXACT: tl.constexpr, HAS_DLAST: tl.constexpr,
 ):
+    DT: tl.constexpr = Q.dtype.element_ty
     pk, pv, bh = tl.program_id(0), tl.program_id(1), tl.program_id(2).to(tl.int64)
     ok = pk * BK + tl.arange(0, BK)
     ov = pv * BV + tl.arange(0, BV)
@@ -185,7 +258,7 @@ def _dstates_kernel(
         qe = qc.to(tl.float32) * e[:, None]
         dh = tl.load(dH + bh * T * V + t[:, None] * V + ov[None, :], mask=valid[:, None] & mv[None, :], other=0.0)
         dy = dh.to(tl.float32) / den[:, None]
-        dC = decay * dC + tl.dot(tl.trans(qe.to(qc.dtype)), dy.to(qc.dtype), input_precision=PREC)
+        dC = decay * dC + _mma(tl.trans(qe), dy, None, DT, PREC, UPCAST, SPLIT, 3)
         tl.store(dCs + (bh * (NC + 1) + c) * K * V + kv, dC, mask=mkv)
         if pv == 0:  # the normaliser channel needs dh . h over all of V
             dn = tl.zeros((L,), dtype=tl.float32)
@@ -207,8 +280,10 @@ def _dstates_kernel(
 def _grads_kernel(
     Q, Kp, Vp, I, Fg, Cs, Ns, Ms, MT, NQ, dH, DN, dCs, dNs, dQ, dK, dV, DI, DFr,
     T, K, V, NC, scale, eps,
-    L: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr, PREC: tl.constexpr,
+    L: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr, SPLIT: tl.constexpr,
+    UPCAST_GATE: tl.constexpr,
 ):
+    DT: tl.constexpr = Q.dtype.element_ty
     c, bh = tl.program_id(0), tl.program_id(1).to(tl.int64)
     t, valid, ig, b, g = _chunk_gates(I, Fg, bh * T, c, T, L)
     m_prev = tl.load(Ms + bh * (NC + 1) + c)
@@ -219,7 +294,7 @@ def _grads_kernel(
     den = tl.maximum(tl.abs(nq), tl.exp(-mt)) + eps
     e = tl.where(valid, tl.exp(b + m_prev - mt), 0.0)
     w = tl.exp(g - b + ig - m_next)  # weight of key s in the next state; 0 where masked (i = -inf)
-    logA, causal = _intra_weights(t, valid, ig, b, m_prev)
+    logA, causal = _intra_weights(t, valid, ig, b)
     A = tl.where(causal & valid[:, None], tl.exp(logA - mt[:, None]), 0.0)
     base_k = bh * T * K + t[:, None] * K
     base_v = bh * T * V + t[:, None] * V
@@ -230,14 +305,14 @@ def _grads_kernel(
         mtk = valid[:, None] & (ok < K)[None, :]
         qc = tl.load(Q + base_k + ok[None, :], mask=mtk, other=0.0)
         kc = tl.load(Kp + base_k + ok[None, :], mask=mtk, other=0.0)
-        S = tl.dot(qc, tl.trans(kc), S, input_precision=PREC)
+        S = _mma(qc, tl.trans(kc), S, DT, PREC, UPCAST, SPLIT, 0)
     for vb in range(0, V, BV):
         ov = vb + tl.arange(0, BV)
         mtv = valid[:, None] & (ov < V)[None, :]
         dh = tl.load(dH + base_v + ov[None, :], mask=mtv, other=0.0)
         vc = tl.load(Vp + base_v + ov[None, :], mask=mtv, other=0.0)
-        dy = (dh.to(tl.float32) / den[:, None]).to(vc.dtype)
-        dP = tl.dot(dy, tl.trans(vc), dP, input_precision=PREC)
+        dy = dh.to(tl.float32) / den[:, None]
+        dP = _mma(dy, tl.trans(vc), dP, DT, PREC, UPCAST, SPLIT, 1)
     P = S * scale * A
     dS = (dP + dn[:, None]) * A  # gradient of the scores q^_j . k_s
     for vb in range(0, V, BV):  # dv = P^T dy + w * (k dC_next)
@@ -253,9 +328,9 @@ def _grads_kernel(
             kc = tl.load(Kp + base_k + ok[None, :], mask=valid[:, None] & mk[None, :], other=0.0)
             dCn = tl.load(dCs + (bh * (NC + 1) + c + 1) * K * V + ok[:, None] * V + ov[None, :],
                           mask=mk[:, None] & mv[None, :], other=0.0)
-            acc = tl.dot(kc, dCn.to(kc.dtype), acc, input_precision=PREC)
-        dv = tl.dot(tl.trans(P.to(dh.dtype)), dy.to(dh.dtype), input_precision=PREC) + w[:, None] * acc
-        tl.store(dV + base_v + ov[None, :], dv, mask=mtv)
+            acc = _mma(kc, dCn, acc, DT, PREC, UPCAST, SPLIT, 2)
+        dv = _mma(tl.trans(P), dy, None, DT, PREC, UPCAST, SPLIT, 3) + w[:, None] * acc
+        tl.store(dV + base_v + ov[None, :], _out(dv, UPCAST), mask=mtv)
     di = tl.zeros((L,), dtype=tl.float32)
     qdq = tl.zeros((L,), dtype=tl.float32)
     for kb in range(0, K, BK):  # dq, dk and the per-step gate terms
@@ -272,28 +347,28 @@ def _grads_kernel(
             mtv = valid[:, None] & mv[None, :]
             dh = tl.load(dH + base_v + ov[None, :], mask=mtv, other=0.0)
             vc = tl.load(Vp + base_v + ov[None, :], mask=mtv, other=0.0)
-            dy = (dh.to(tl.float32) / den[:, None]).to(vc.dtype)
+            dy = dh.to(tl.float32) / den[:, None]
             kvo = ok[:, None] * V + ov[None, :]
             mkv = mk[:, None] & mv[None, :]
             Cp = tl.load(Cs + (bh * (NC + 1) + c) * K * V + kvo, mask=mkv, other=0.0)
             dCn = tl.load(dCs + (bh * (NC + 1) + c + 1) * K * V + kvo, mask=mkv, other=0.0)
-            sq = tl.dot(dy, tl.trans(Cp.to(vc.dtype)), sq, input_precision=PREC)
-            sk = tl.dot(vc, tl.trans(dCn.to(vc.dtype)), sk, input_precision=PREC)
+            sq = _mma(dy, tl.trans(Cp), sq, DT, PREC, UPCAST, SPLIT, 3)
+            sk = _mma(vc, tl.trans(dCn), sk, DT, PREC, UPCAST, SPLIT, 2)
         n_prev = tl.load(Ns + (bh * (NC + 1) + c) * K + ok, mask=mk, other=0.0)
         dn_next = tl.load(dNs + (bh * (NC + 1) + c + 1) * K + ok, mask=mk, other=0.0)
-        dq = tl.dot(dS.to(kc.dtype), kc, input_precision=PREC) + e[:, None] * (sq + dn[:, None] * n_prev[None, :])
+        dq = _mma(dS, kc, None, DT, PREC, UPCAST, SPLIT, 1) + e[:, None] * (sq + dn[:, None] * n_prev[None, :])
         dq = dq * scale
-        dk = tl.dot(tl.trans(dS.to(qc.dtype)), qc, input_precision=PREC) * scale + w[:, None] * (sk + dn_next[None, :])
-        tl.store(dQ + base_k + ok[None, :], dq, mask=mtk)
-        tl.store(dK + base_k + ok[None, :], dk, mask=mtk)
+        dk = _mma(tl.trans(dS), qc, None, DT, PREC, UPCAST, SPLIT, 1) * scale + w[:, None] * (sk + dn_next[None, :])
+        tl.store(dQ + base_k + ok[None, :], _out(dq, UPCAST), mask=mtk)
+        tl.store(dK + base_k + ok[None, :], _out(dk, UPCAST), mask=mtk)
         di += tl.sum(kc.to(tl.float32) * dk, 1)
         qdq += tl.sum(qc.to(tl.float32) * dq, 1)
-    tl.store(DI + bh * T + t, di, mask=valid)
+    tl.store(DI + bh * T + t, _out(di, UPCAST_GATE), mask=valid)
     tl.store(DFr + bh * T + t, qdq - di, mask=valid)
 
 
 @triton.jit
-def _dgate_kernel(DFr, Fg, DF, Extra, T, NC, L: tl.constexpr, HAS_EXTRA: tl.constexpr):
+def _dgate_kernel(DFr, Fg, DF, Extra, T, NC, L: tl.constexpr, HAS_EXTRA: tl.constexpr, UPCAST: tl.constexpr):
     """df_t = sigmoid(-f_t) * sum_{r >= t} dF_r, one program per (b, h), chunks walked backwards."""
     bh = tl.program_id(0).to(tl.int64)
     carry = tl.load(Extra + bh, mask=HAS_EXTRA, other=0.0)  # d/dF_T of a returned last state
@@ -304,10 +379,17 @@ def _dgate_kernel(DFr, Fg, DF, Extra, T, NC, L: tl.constexpr, HAS_EXTRA: tl.cons
         fg = tl.load(Fg + bh * T + t, mask=valid, other=0.0).to(tl.float32)
         acc = tl.cumsum(x, 0, reverse=True) + carry
         carry += tl.sum(x, 0)
-        tl.store(DF + bh * T + t, acc / (1.0 + tl.exp(fg)), mask=valid)
+        tl.store(DF + bh * T + t, _out(acc / (1.0 + tl.exp(fg)), UPCAST), mask=valid)
 
 
-def _launch_states(k, v, i, f, C0, n0, m0, L, cfg, prec):
+def _mma_flags(dtype: torch.dtype) -> dict:
+    """Matmul settings shared by the chunk kernels (see ``_mma`` and ``heuristics``)."""
+    return {"PREC": heuristics.dot_precision(dtype), "UPCAST": _upcast(dtype),
+            "SPLIT": heuristics.split_operands(dtype)}
+
+
+def _launch_states(k, v, i, f, C0, n0, m0, L, cfg):
+    """C0, n0, m0 may be None (the empty state)."""
     BH, T, K = k.shape
     V = v.shape[-1]
     NC = triton.cdiv(T, L)
@@ -315,27 +397,32 @@ def _launch_states(k, v, i, f, C0, n0, m0, L, cfg, prec):
     Ns = _empty(BH, NC + 1, K, dtype=torch.float32, device=k.device)
     Ms = _empty(BH, NC + 1, dtype=torch.float32, device=k.device)
     grid = (triton.cdiv(K, cfg["BK"]), triton.cdiv(V, cfg["BV"]), BH)
-    _states_kernel[grid](k, v, i, f, C0, n0, m0, Cs, Ns, Ms, T, K, V, NC, L=L, PREC=prec, **cfg)
+    has_init = C0 is not None
+    if not has_init:
+        C0 = n0 = m0 = Ms  # never read (masked loads)
+    _states_kernel[grid](k, v, i, f, C0, n0, m0, Cs, Ns, Ms, T, K, V, NC, L=L, HAS_INIT=has_init,
+                         **_mma_flags(k.dtype), **cfg)
     return Cs, Ns, Ms
 
 
 def mlstm_chunkwise_fwd(q, k, v, i, f, C0, n0, m0, L: int, eps: float):
-    """Forward on contiguous (B*H, T, .) inputs and an fp32 initial state (B*H, K, V), (B*H, K), (B*H,).
+    """Forward on contiguous (B*H, T, .) inputs and an fp32 initial state (B*H, K, V), (B*H, K), (B*H,)
+    or C0 = n0 = m0 = None for the empty state.
 
     Returns h (B*H, T, V) in q's dtype, n.q^ and m per step (B*H, T) fp32, and the chunk states
     (B*H, NC+1, ...) whose last entry is the final state.
     """
     BH, T, K = q.shape
     V = v.shape[-1]
-    cfg, prec = heuristics.chunk_config(K, V, L), heuristics.dot_precision(q.dtype)
-    Cs, Ns, Ms = _launch_states(k, v, i, f, C0, n0, m0, L, cfg["states"], prec)
+    cfg = heuristics.chunk_config(K, V, L)
+    Cs, Ns, Ms = _launch_states(k, v, i, f, C0, n0, m0, L, cfg["states"])
     h = _empty(BH, T, V, dtype=q.dtype, device=q.device)
     nq = _empty(BH, T, dtype=torch.float32, device=q.device)
     mt = _empty(BH, T, dtype=torch.float32, device=q.device)
     oc = cfg["output"]
     grid = (triton.cdiv(V, oc["BV"]), triton.cdiv(T, L), BH)
     _output_kernel[grid](q, k, v, i, f, Cs, Ns, Ms, h, nq, mt, T, K, V, Cs.shape[1] - 1, 1.0 / math.sqrt(K), eps,
-                         L=L, PREC=prec, **oc)
+                         L=L, **_mma_flags(q.dtype), **oc)
     return h, nq, mt, (Cs, Ns, Ms)
 
 
@@ -343,34 +430,39 @@ def mlstm_chunkwise_bwd(q, k, v, i, f, C0, n0, m0, h, nq, mt, dh, dC_T, dn_T, L:
     """Backward: (dq, dk, dv, di, df, dC0, dn0) for the layouts of :func:`mlstm_chunkwise_fwd`.
 
     ``dC_T``, ``dn_T`` are the gradients of a returned last state, or None. The stabiliser m is a constant.
+    Without an initial state (C0 = None), dC0 and dn0 are None.
     """
     BH, T, K = q.shape
     V = v.shape[-1]
     NC = triton.cdiv(T, L)
-    cfg, prec = heuristics.chunk_config(K, V, L), heuristics.dot_precision(q.dtype)
+    cfg, flags = heuristics.chunk_config(K, V, L), _mma_flags(q.dtype)
     scale, dev = 1.0 / math.sqrt(K), q.device
-    Cs, Ns, Ms = _launch_states(k, v, i, f, C0, n0, m0, L, cfg["states"], prec)
+    Cs, Ns, Ms = _launch_states(k, v, i, f, C0, n0, m0, L, cfg["states"])
     has_dlast = dC_T is not None or dn_T is not None
     if has_dlast:
-        dC_T = torch.zeros_like(C0) if dC_T is None else dC_T.float().contiguous()
-        dn_T = torch.zeros_like(n0) if dn_T is None else dn_T.float().contiguous()
+        dC_T = torch.zeros(BH, K, V, device=dev) if dC_T is None else dC_T.float().contiguous()
+        dn_T = torch.zeros(BH, K, device=dev) if dn_T is None else dn_T.float().contiguous()
     dCs = _empty(BH, NC + 1, K, V, dtype=torch.float32, device=dev)
     dNs = _empty(BH, NC + 1, K, dtype=torch.float32, device=dev)
     dn = _empty(BH, T, dtype=torch.float32, device=dev)
     dc = cfg["dstates"]
     grid = (triton.cdiv(K, dc["BK"]), triton.cdiv(V, dc["BV"]), BH)
     _dstates_kernel[grid](q, i, f, Ms, mt, nq, h, dh, dC_T if has_dlast else Cs, dn_T if has_dlast else Ns,
-                          dCs, dNs, dn, T, K, V, NC, scale, eps, L=L, PREC=prec, EXACT=exact, HAS_DLAST=has_dlast,
+                          dCs, dNs, dn, T, K, V, NC, scale, eps, L=L, EXACT=exact, HAS_DLAST=has_dlast, **flags,
                           **dc)
     dq, dk = _empty(BH, T, K, dtype=q.dtype, device=dev), _empty(BH, T, K, dtype=k.dtype, device=dev)
     dv = _empty(BH, T, V, dtype=v.dtype, device=dev)
     di = _empty(BH, T, dtype=i.dtype, device=dev)
     dFr = _empty(BH, T, dtype=torch.float32, device=dev)
     _grads_kernel[(NC, BH)](q, k, v, i, f, Cs, Ns, Ms, mt, nq, dh, dn, dCs, dNs, dq, dk, dv, di, dFr,
-                            T, K, V, NC, scale, eps, L=L, PREC=prec, **cfg["grads"])
+                            T, K, V, NC, scale, eps, L=L, UPCAST_GATE=_upcast(i.dtype), **flags, **cfg["grads"])
     extra = None
     if has_dlast:  # F_T also scales the returned last state: d/dF_T = <C_T, dC_T> + <n_T, dn_T>
         extra = (Cs[:, -1] * dC_T).sum((-1, -2)) + (Ns[:, -1] * dn_T).sum(-1)
     df = _empty(BH, T, dtype=f.dtype, device=dev)
-    _dgate_kernel[(BH,)](dFr, f, df, extra if has_dlast else dFr, T, NC, L=L, HAS_EXTRA=has_dlast, **cfg["dgate"])
+    _dgate_kernel[(BH,)](dFr, f, df, extra if has_dlast else dFr, T, NC, L=L, HAS_EXTRA=has_dlast,
+                         UPCAST=_upcast(f.dtype),
+                         **cfg["dgate"])
+    if C0 is None:
+        return dq, dk, dv, di, df, None, None
     return dq, dk, dv, di, df, dCs[:, 0], dNs[:, 0]

@@ -26,7 +26,7 @@ class MLSTMState(NamedTuple):
     m: torch.Tensor
 
     @classmethod
-    def zeros(cls, B: int, H: int, K: int, V: int, device: torch.device | str | None = None) -> "MLSTMState":
+    def zeros(cls, B: int, H: int, K: int, V: int, device: torch.device | str | None = None) -> MLSTMState:
         """The empty state: C = 0, n = 0, m = -inf (the first step then sets m_1 = i_1)."""
         f32 = torch.float32
         return cls(

@@ -15,6 +15,7 @@ import triton
 import triton.language as tl
 
 from . import heuristics
+from .chunkwise_triton import _empty
 from .reference import EPS
 from .state import MLSTMState
 
@@ -65,10 +66,10 @@ def mlstm_step_triton(q, k, v, i, f, state: MLSTMState, *, eps: float = EPS) -> 
     """
     B, H, K = q.shape
     V = v.shape[-1]
-    cfg = heuristics.step_config(K, V)
+    cfg = heuristics.step_config(K, V, B * H)
     C, n, m = (x.float().contiguous() for x in state)
-    h = torch.empty(B, H, V, dtype=q.dtype, device=q.device)
-    Cn, nn, mn = torch.empty_like(C), torch.empty_like(n), torch.empty_like(m)
+    h = _empty(B, H, V, dtype=q.dtype, device=q.device)
+    Cn, nn, mn = (_empty(*x.shape, dtype=torch.float32, device=q.device) for x in (C, n, m))
     grid = (triton.cdiv(V, cfg["BV"]), B * H)
     _step_kernel[grid](q.contiguous(), k.contiguous(), v.contiguous(), i.contiguous(), f.contiguous(), C, n, m,
                        h, Cn, nn, mn, K, V, 1.0 / math.sqrt(K), eps, BK=cfg["BK"], BV=cfg["BV"],
