@@ -143,6 +143,7 @@ def test_results_loader_without_and_with_a_file(tmp_path):
     assert "not run" in mk.gpu_results_note(None)
     f = _fake_results(tmp_path / "mlstm_gpu_2026-12-01_nvidia-h100.json")
     (tmp_path / "other.json").write_text("{}")  # not an mlstm file: ignored
+    (tmp_path / "bench_mlstm_cpu.json").write_text('{"rows": []}')  # the CPU benchmark's file: ignored too
     assert mk.find_gpu_results(tmp_path) == f
     res = mk.load_gpu_results(f)
     assert "mlstm_gpu_2026-12-01_nvidia-h100.json" in mk.gpu_results_note(res) and "H100" in mk.gpu_results_note(res)

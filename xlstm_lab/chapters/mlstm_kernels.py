@@ -366,9 +366,12 @@ def speed_ratios(train: pd.DataFrame, base: str = _TRAIN_IMPLS["xl_chunk"]) -> p
 
 # ------------------------------------------------------------------------------------- our GPU benchmark files
 def find_gpu_results(results_dir: str | Path = RESULTS_DIR) -> Path | None:
-    """The newest ``*mlstm*.json`` of ``benchmarks/bench_mlstm_gpu.py`` in ``results_dir`` (None if none)."""
+    """The newest ``mlstm_gpu_*.json`` of ``benchmarks/bench_mlstm_gpu.py`` in ``results_dir`` (None if none).
+
+    Only that script's naming is matched: other results (e.g. ``bench_mlstm_cpu.json``) live in the same folder.
+    """
     d = Path(results_dir)
-    files = sorted(d.glob("*mlstm*.json")) if d.is_dir() else []
+    files = sorted(d.glob("mlstm_gpu_*.json")) if d.is_dir() else []
     # names are mlstm_gpu_<date>_<device>.json: sorting by (mtime, name) picks the latest run
     return max(files, key=lambda p: (p.stat().st_mtime, p.name)) if files else None
 
