@@ -50,12 +50,16 @@ def _toc_files(toc: Path) -> list[str]:
 CHAPTERS = [f for f in _toc_files(ROOT / "_toc.yml") if f.startswith("notebooks/")]
 
 
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # one line per request would drown the test output
+        pass
+
+
 @pytest.fixture(scope="module")
 def server():
     if not (HTML / "index.html").exists():
         pytest.fail(f"no built book at {HTML}: run `make book` first (`make test` does it for you).")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(HTML))
-    handler.log_message = lambda *a, **k: None
+    handler = functools.partial(_QuietHandler, directory=str(HTML))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
