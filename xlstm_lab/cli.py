@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     iso = kinds.add_parser("isoflop", help="IsoFLOP parabolas per budget and N*(C), D*(C) power laws")
     _add_common(iso, c_col=True)
     iso.add_argument("--budget-col", default=None, help="column naming each run's budget (default: group by C)")
+    iso.add_argument("--exclude-budget", action="append", default=[], metavar="LABEL",
+                     help="drop the runs of this budget label (repeatable; needs --budget-col), e.g. extra")
     iso.add_argument("--c-range", nargs=2, type=float, metavar=("LOW", "HIGH"), default=None,
                      help="only budgets with C in [LOW, HIGH] enter the power laws")
     iso.add_argument("--on-no-minimum", choices=("raise", "skip"), default="raise",
@@ -118,6 +120,7 @@ def _run_isoflop(args: argparse.Namespace) -> tuple[dict, str]:
         df, n_col=args.n_col, d_col=args.d_col, c_col=args.c_col, loss_col=args.loss_col,
         budget_col=args.budget_col, c_range=tuple(args.c_range) if args.c_range else None,
         on_no_minimum=args.on_no_minimum, n_bootstrap=args.n_bootstrap, seed=args.seed,
+        exclude_budgets=tuple(args.exclude_budget),
     )
     out = {"optima": res.optima.to_dict(orient="records"),
            "n_opt": None if res.n_opt is None else res.n_opt.to_dict(),

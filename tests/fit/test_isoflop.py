@@ -240,3 +240,17 @@ def test_group_budgets_labels():
     assert group_budgets([1e18, 1.05e18, 3e18, 2.9e18]).tolist() == ["1.02e+18", "1.02e+18", "2.95e+18", "2.95e+18"]
     labels = group_budgets([1.0e18, 1.002e18], rtol=1e-4)  # two budgets whose means agree to 3 digits
     assert len(set(labels)) == 2
+
+
+def test_exclude_budgets_drops_the_labelled_runs(isoflop_runs):
+    """Excluding a budget label must equal fitting without its rows (here the 1e20 budget plays "extra")."""
+    sel = isoflop_runs[(isoflop_runs["family"] == "llama") & (isoflop_runs["context_length"] == 8192)].copy()
+    sel["isoflop_bucket"] = sel["isoflop_bucket"].astype(str).replace({"1e+20": "extra"})
+    kw = dict(budget_col="isoflop_bucket", c_range=(5e18, 2e20))
+    dropped = fit_isoflop(sel[sel["isoflop_bucket"] != "extra"], **kw)
+    excluded = fit_isoflop(sel, exclude_budgets=("extra",), **kw)
+    assert len(excluded.optima) == 3 and "extra" not in set(excluded.optima["budget"].astype(str))
+    assert excluded.n_opt.a == dropped.n_opt.a and excluded.n_opt.k == dropped.n_opt.k
+    assert fit_isoflop(sel, **kw).n_opt.a != excluded.n_opt.a  # the option changes the fit
+    with pytest.raises(InvalidInputError, match="needs budget_col"):
+        fit_isoflop(sel, exclude_budgets=("extra",))

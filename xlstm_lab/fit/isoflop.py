@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -223,6 +224,7 @@ def fit_isoflop(
     conf: float = 0.95,
     on_no_minimum: Literal["raise", "skip"] = "raise",
     c_group_rtol: float = 0.2,
+    exclude_budgets: Sequence[str] = (),
 ) -> IsoflopFit:
     """Fit IsoFLOP parabolas per budget and power laws N*(C), D*(C) through their vertices.
 
@@ -241,6 +243,8 @@ def fit_isoflop(
         conf: level of the bootstrap intervals.
         on_no_minimum: "raise" NoInteriorMinimum, or "skip" the budget and record it in ``skipped``.
         c_group_rtol: relative gap between sorted C values that starts a new budget (budget_col=None).
+        exclude_budgets: budget labels whose runs are dropped before fitting (needs ``budget_col``), e.g.
+            ``("extra",)``: the paper's runs.csv labels off-grid runs "extra" in sets upstream never filtered.
 
     Returns:
         IsoflopFit.
@@ -253,6 +257,12 @@ def fit_isoflop(
             or no budget is left (with "skip").
     """
     _check_columns(df, {"n_col": n_col, "d_col": d_col, "c_col": c_col, "loss_col": loss_col, "budget_col": budget_col})
+    if isinstance(exclude_budgets, str):
+        exclude_budgets = (exclude_budgets,)
+    if exclude_budgets:
+        if budget_col is None:
+            raise InvalidInputError("fit_isoflop: exclude_budgets needs budget_col (the column holding the labels).")
+        df = df[~df[budget_col].astype(str).isin([str(b) for b in exclude_budgets])]
     if on_no_minimum not in ("raise", "skip"):
         raise InvalidInputError(f"fit_isoflop: on_no_minimum must be 'raise' or 'skip', got {on_no_minimum!r}.")
     if not 0.0 < conf < 1.0:
