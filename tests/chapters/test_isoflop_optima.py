@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from xlstm_lab import anchors
+from xlstm_lab.chapters import compute_loss_plane as plane
 from xlstm_lab.chapters import isoflop_optima as iso
 from xlstm_lab.fit import FewPointsWarning, fit_isoflop
 from xlstm_lab.fit.types import InvalidInputError
@@ -175,7 +176,7 @@ def test_like_for_like_recovers_a_known_compute_ratio():
         return runs
 
     tf, xl = _fit(grid(1.0)), _fit(grid(2.0))
-    out = iso.like_for_like(xl, tf, "synthetic")
+    out = plane.like_for_like(xl, tf, "synthetic")
     np.testing.assert_allclose(out["ratio"], 2.0, rtol=1e-6)
     assert (out["dL"] > 0).all()
     assert list(out["extrapolated"]) == [False, False, True]  # 2 x 3e19 lies beyond the largest budget
@@ -185,24 +186,24 @@ def test_like_for_like_recovers_a_known_compute_ratio():
 
 
 def test_lower_envelope_is_the_running_minimum_over_sorted_compute():
-    c, env = iso.lower_envelope([3.0, 1.0, 2.0, 4.0, 5.0], [2.0, 3.0, 2.5, 2.2, 1.9])
+    c, env = plane.lower_envelope([3.0, 1.0, 2.0, 4.0, 5.0], [2.0, 3.0, 2.5, 2.2, 1.9])
     np.testing.assert_array_equal(c, [1.0, 2.0, 3.0, 4.0, 5.0])
     np.testing.assert_array_equal(env, [3.0, 2.5, 2.0, 2.0, 1.9])
 
 
 def test_lower_envelope_rejects_bad_input():
     with pytest.raises(InvalidInputError):
-        iso.lower_envelope([1.0, float("nan")], [1.0, 2.0])
+        plane.lower_envelope([1.0, float("nan")], [1.0, 2.0])
     with pytest.raises(InvalidInputError):
-        iso.lower_envelope([0.0, 1.0], [1.0, 2.0])
+        plane.lower_envelope([0.0, 1.0], [1.0, 2.0])
     with pytest.raises(InvalidInputError):
-        iso.lower_envelope([1.0, 2.0], [1.0])
+        plane.lower_envelope([1.0, 2.0], [1.0])
 
 
 def test_envelope_frame_keeps_the_pareto_runs_per_group():
     runs = pd.DataFrame({"family": ["a", "a", "a", "b", "b"], "C": [1.0, 2.0, 3.0, 1.0, 2.0],
                          "loss": [3.0, 3.5, 2.0, 2.5, 2.4]})
-    env = iso.envelope_frame(runs)
+    env = plane.envelope_frame(runs)
     a = env[env["family"] == "a"]
     # (2, 3.5) is dominated by (1, 3.0); the last C closes the step.
     assert list(zip(a["C"], a["loss"])) == [(1.0, 3.0), (3.0, 2.0)]
@@ -210,7 +211,7 @@ def test_envelope_frame_keeps_the_pareto_runs_per_group():
 
 
 def test_compute_loss_runs_covers_every_released_grid():
-    runs = iso.compute_loss_runs()
+    runs = plane.compute_loss_runs()
     assert runs["loss"].notna().all() and runs["C"].notna().all()
     counts = runs.groupby(["family", "ctx", "set"]).size().to_dict()
     # Data card: runs kept by upstream's filter in the main grids; the two extra grids minus runs without a loss.
@@ -243,8 +244,8 @@ def test_charts_build_with_the_chapter_frames(llama8192, xlstm16384):
                                       np.geomspace(3e18, 3e20, 5))
     assert set(pts["family"]) == {"llama", "xlstm"} and len(lines) == 3 * 2 * 5
     plots_isoflop.power_law_chart(pts, lines).to_dict()
-    runs = iso.compute_loss_runs()
-    left = plots_isoflop.compute_loss_chart(runs, iso.envelope_frame(runs), title="all")
+    runs = plane.compute_loss_runs()
+    left = plots_isoflop.compute_loss_chart(runs, plane.envelope_frame(runs), title="all")
     assert isinstance(plots_isoflop.side_by_side(left, left).to_dict(), dict)
     with pytest.raises(ValueError, match="missing column"):
-        plots_isoflop.compute_loss_chart(runs.drop(columns=["ctx"]), iso.envelope_frame(runs))
+        plots_isoflop.compute_loss_chart(runs.drop(columns=["ctx"]), plane.envelope_frame(runs))
