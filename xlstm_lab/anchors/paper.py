@@ -156,6 +156,10 @@ for _fam, _slopes in (
 # Inference runtime model: TTFT = FLOPs_prefill / alpha_eff + eps; step = bytes / beta_eff + eps + B * eps_b.
 _add("inference.ttft_model.xlstm.alpha_eff", 2.40e14, _INF_MODEL, unit="FLOP/s")
 _add("inference.ttft_model.xlstm.eps", 2.25e-3, _INF_MODEL, unit="s")
+_add("inference.ttft_model.xlstm.alpha_eff_notebook", 2.401932e14, _INF_MODEL, unit="FLOP/s",
+     note="the same fit as printed in upstream's fit-notebook output (7 significant digits); a 400M-only fit")
+_add("inference.ttft_model.xlstm.eps_notebook", 2.2532e-3, _INF_MODEL, unit="s",
+     note="the same fit as printed in upstream's fit-notebook output (5 significant digits)")
 _add("inference.ttft_model.llama.alpha_eff", 3.93e14, _INF_MODEL, unit="FLOP/s")
 _add("inference.ttft_model.llama.eps", 3.23e-3, _INF_MODEL, unit="s")
 for _fam, _lo, _hi in (("llama", 2.00e14, 3.74e14), ("xlstm", 1.63e14, 4.05e14)):
