@@ -24,7 +24,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[book,test]'
+	$(BIN)/pip install -q -e '.[book,data,ray,test]'
 	touch $(STAMP)
 
 $(BUNDLE): $(STAMP)

@@ -1,27 +1,20 @@
-"""The ``xlstm-lab`` command line: a thin argparse layer over the fitters (``xlstm-lab fit parametric|isoflop``)."""
+"""``xlstm-lab fit parametric|isoflop``: scaling-law fits of a CSV of runs."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import sys
-import warnings
-from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["main", "build_parser"]
+from xlstm_lab.cli.common import CliError
 
-_PROG = "xlstm-lab"
+__all__ = ["register"]
+
 # The columns of the paper's released per-run table (anchors data set xlstm_scaling_laws/runs.csv).
 _DEFAULTS = {"n_col": "N_params", "d_col": "D_tokens", "c_col": "C_flops_training", "loss_col": "val_dclm_loss"}
 _PARAMETRIC_KEYS = ("E", "A", "B", "alpha", "beta", "gamma", "objective")
-
-
-class CliError(Exception):
-    """A user-facing error: printed as one line on stderr, exit code 2."""
 
 
 def _add_common(p: argparse.ArgumentParser, *, c_col: bool) -> None:
@@ -38,10 +31,14 @@ def _add_common(p: argparse.ArgumentParser, *, c_col: bool) -> None:
     p.add_argument("--json", action="store_true", help="print the fitted values as JSON")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``xlstm-lab`` (exposed for documentation and tests)."""
-    parser = argparse.ArgumentParser(prog=_PROG, description="Fit scaling laws to a CSV of training runs.")
-    sub = parser.add_subparsers(dest="command", required=True)
+def _fit_errors() -> tuple[type[Exception], ...]:
+    from xlstm_lab.fit.types import FitError
+
+    return (FitError,)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``fit parametric`` and ``fit isoflop`` to the ``xlstm-lab`` parser."""
     fit = sub.add_parser("fit", help="fit a scaling law to a CSV of runs")
     kinds = fit.add_subparsers(dest="kind", required=True)
 
@@ -62,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a budget without an interior minimum: fail (default) or skip it and report it")
     iso.add_argument("--n-bootstrap", type=int, default=0, help="bootstrap resamples per budget (default: 0)")
     iso.add_argument("--seed", type=int, default=None, help="bootstrap seed")
-    return parser
+    par.set_defaults(func=_run_parametric, user_errors=_fit_errors)
+    iso.set_defaults(func=_run_isoflop, user_errors=_fit_errors)
 
 
 def _read(args: argparse.Namespace, needed: list[str]) -> pd.DataFrame:
@@ -86,20 +84,6 @@ def _read(args: argparse.Namespace, needed: list[str]) -> pd.DataFrame:
         raise CliError(f"no rows left in {args.file} after the --where filters {args.where}")
     return df
 
-
-def _plain(obj: object) -> object:
-    """JSON-safe copy: numpy scalars to Python, NaN/inf to None, tuples to lists."""
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, np.ndarray)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, (np.bool_, bool)):
-        return bool(obj)
-    if isinstance(obj, (np.integer, int)):
-        return int(obj)
-    if isinstance(obj, (np.floating, float)):
-        return float(obj) if math.isfinite(obj) else None
-    return obj
 
 
 def _law_line(name: str, law, boot: tuple[float, float]) -> str:
@@ -136,7 +120,7 @@ def _run_isoflop(args: argparse.Namespace) -> tuple[dict, str]:
                  _law_line("N_opt", res.n_opt, res.n_exponent_interval),
                  _law_line("D_opt", res.d_opt, res.d_exponent_interval)]
     lines += [f"note: {n}" for n in res.notes]
-    return out, "\n".join(lines)
+    return out, "\n".join(lines), 0
 
 
 def _run_parametric(args: argparse.Namespace) -> tuple[dict, str]:
@@ -155,31 +139,5 @@ def _run_parametric(args: argparse.Namespace) -> tuple[dict, str]:
     lines = [f"Parametric fit L = E + (A/N^alpha + B/D^beta)^gamma to {len(df)} runs ({args.file})"]
     for k, v in out.items():
         lines.append(f"  {k:<{width}} = {v:.6g}" if isinstance(v, float) else f"  {k:<{width}} = {v}")
-    return out, "\n".join(lines)
+    return out, "\n".join(lines), 0
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code (0 ok, 2 bad input or a fit that failed on purpose)."""
-    from xlstm_lab.fit.types import FitError
-
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse reports usage errors itself (code 2) and --help (code 0)
-        return int(exc.code or 0)
-    runner = {"isoflop": _run_isoflop, "parametric": _run_parametric}[args.kind]
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            out, text = runner(args)
-        except (CliError, FitError) as exc:
-            print(f"{_PROG}: error: {exc}", file=sys.stderr)
-            return 2
-    print(json.dumps(_plain(out), indent=2) if args.json else text)
-    for message in dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught):  # each once, in order
-        print(f"{_PROG}: warning: {message}", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
