@@ -124,8 +124,8 @@ def test_compute_optimal_frame_recovers_the_closed_form_optimum():
     n_opt, d_opt = chinchilla_frontier(1e20, **p)
     row = frame[frame["family"] == "xlstm"].iloc[0]
     # Grid spacing in ln N is ln(100)/4000 = 1.2e-3, so N_opt is within ~0.1% of the closed form.
-    assert row["N_opt"] == pytest.approx(n_opt[0], rel=2e-3)
-    assert row["D_opt"] == pytest.approx(d_opt[0], rel=2e-3)
+    assert row["N_opt"] == pytest.approx(n_opt, rel=2e-3)
+    assert row["D_opt"] == pytest.approx(d_opt, rel=2e-3)
     assert not row["at_edge"] and math.isnan(row["L_lo"])
 
 

@@ -145,3 +145,29 @@ def test_predict_needs_batch_when_eps_b_was_fitted():
         fit.predict(flops=flops)
     with pytest.raises(InvalidInputError, match="pass batch"):
         fit.overhead()
+
+
+@pytest.mark.parametrize(
+    ("params", "kwargs", "match"),
+    [
+        ({"alpha": 1e14, "eps": 1e-3}, {"form": "compute"}, "needs flops"),  # was a TypeError (None / alpha)
+        ({"alpha": 1e14}, {"form": "compute", "flops": [1e12]}, r"missing \['eps'\]"),  # was a KeyError
+        ({"eps": 1e-3}, {"form": "memory", "bytes": [1e9]}, r"missing \['beta'\]"),
+        ({"alpha": "fast", "eps": 1e-3}, {"form": "compute", "flops": [1e12]}, "finite numbers"),
+        ({"alpha": 1e14, "eps": 1e-3, "eps_b": 1e-4}, {"form": "compute", "flops": [1e12]}, "pass batch"),
+        ({"alpha": 1e14, "eps": 1e-3}, {"form": "compute", "flops": [1e12, -1.0]}, r"rows \[1\]"),
+        ([1e14, 1e-3], {"form": "compute", "flops": [1e12]}, "dict"),
+        ({"alpha": 1e14, "beta": 3e12, "eps": 1e-3}, {"form": "smooth", "flops": [1e12], "bytes": [1e9], "smooth_p": 0},
+         "smooth_p"),
+    ],
+)
+def test_latency_model_refuses_missing_inputs_with_a_typed_error(params, kwargs, match):
+    with pytest.raises(InvalidInputError, match=match):
+        latency_model(params, **kwargs)
+
+
+def test_latency_model_scalar_in_scalar_out():
+    p = {"alpha": 1e14, "eps": 1e-3}
+    t = latency_model(p, form="compute", flops=2e12)
+    assert np.ndim(t) == 0 and t == pytest.approx(2e12 / 1e14 + 1e-3, rel=1e-15)
+    assert latency_model(p, form="compute", flops=[2e12, 4e12]).shape == (2,)

@@ -27,7 +27,7 @@ def context_fits(
 
     Args:
         c_range: (low, high) FLOPs of the budgets that enter the laws (the paper's context study: [5e18, 5e19]).
-        n_bootstrap: resamples for the exponent intervals and the whole-law replicates.
+        n_bootstrap: whole-law replicates (intervals of the laws' values); the exponents carry t intervals.
         seed: bootstrap seed.
 
     Returns:

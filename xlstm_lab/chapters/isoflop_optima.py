@@ -84,11 +84,11 @@ def load_set(family: str, ctx: int, experiment_set: str = "isoflop") -> pd.DataF
     return df[keep].reset_index(drop=True)
 
 
-def _fit(runs: pd.DataFrame, c_range: tuple[float, float] | None, n_bootstrap: int, seed: int | None) -> IsoflopFit:
+def _fit(runs: pd.DataFrame, c_range: tuple[float, float] | None) -> IsoflopFit:
     with warnings.catch_warnings():
         # 3-4 budgets always leave dof <= 2 for the power law; law_table reports dof, so the warning adds nothing.
         warnings.simplefilter("ignore", FewPointsWarning)
-        return fit_isoflop(runs, budget_col="isoflop_bucket", c_range=c_range, n_bootstrap=n_bootstrap, seed=seed)
+        return fit_isoflop(runs, budget_col="isoflop_bucket", c_range=c_range)
 
 
 def fit_set(
@@ -97,8 +97,6 @@ def fit_set(
     *,
     experiment_set: str = "isoflop",
     c_range: tuple[float, float] | None = None,
-    n_bootstrap: int = 0,
-    seed: int | None = None,
 ) -> IsoflopFit:
     """Fit the paper's IsoFLOP method (parabola in log10 N per budget, OLS power laws) on one released grid.
 
@@ -107,10 +105,10 @@ def fit_set(
         ctx: context length of the grid (2048, 8192, 16384).
         experiment_set: "isoflop", "isoflop_flops_chinchilla" or "isoflop_large_gbs256".
         c_range: (low, high) FLOPs; budgets whose mean C lies inside enter the power laws.
-        n_bootstrap: resamples of runs within each budget (percentile intervals on optima and exponents).
-        seed: bootstrap seed.
+
+    Intervals (95%): Fieller's for each optimum, t for the exponents (see ``fit_isoflop``).
     """
-    return _fit(load_set(family, ctx, experiment_set), c_range, n_bootstrap, seed)
+    return _fit(load_set(family, ctx, experiment_set), c_range)
 
 
 def _budgets_in(c_range: tuple[float, float], ctx: int) -> frozenset[str]:
@@ -189,7 +187,7 @@ def grid_laws(
         family: "llama" or "xlstm".
         ctx: context length; (xlstm, 2048) and (xlstm, 8192) are in ``anchors.MISSING_ISOFLOP``.
         c_range: (low, high) FLOPs of the budgets entering the laws.
-        n_bootstrap: resamples for the optima, exponent intervals and whole-law replicates (0: none).
+        n_bootstrap: whole-law replicates (0: none); the optima and exponents carry analytic intervals.
         seed: bootstrap seed.
 
     Raises:
@@ -198,7 +196,7 @@ def grid_laws(
     if (family, int(ctx)) in anchors.MISSING_ISOFLOP:
         return published_laws(family, ctx, c_range)
     runs = load_set(family, ctx)
-    fit = _fit(runs, c_range, n_bootstrap, seed)
+    fit = _fit(runs, c_range)
     if fit.n_opt is None:
         raise InvalidInputError(
             f"grid_laws: {family} ctx {ctx}: fewer than 2 budgets with C in {c_range}; widen the range "
@@ -215,7 +213,7 @@ def bootstrap_laws(
 ) -> pd.DataFrame:
     """Whole-law bootstrap: resample runs within each budget, refit, keep both power laws of each replicate.
 
-    ``fit_isoflop`` gives percentile intervals of the exponents; quantities that combine k and a (N* at a budget,
+    ``fit_isoflop`` gives intervals of the exponents; quantities that combine k and a (N* at a budget,
     the compute at which N* = 1B) need the replicates' laws, which this returns. A replicate whose parabola has
     no interior minimum is dropped and counted in ``attrs["n_failed"]``.
 
@@ -230,7 +228,7 @@ def bootstrap_laws(
     """
     if int(n_bootstrap) != n_bootstrap or n_bootstrap < 0:
         raise InvalidInputError(f"bootstrap_laws: n_bootstrap must be a non-negative integer, got {n_bootstrap!r}.")
-    base = _fit(runs, c_range, 0, None)
+    base = _fit(runs, c_range)
     inside = set(base.optima.loc[base.optima["in_fit_range"], "budget"])
     labels = runs["isoflop_bucket"].astype(str).to_numpy()
     groups = [np.flatnonzero(labels == b) for b in sorted(inside)]
@@ -239,7 +237,7 @@ def bootstrap_laws(
     for _ in range(int(n_bootstrap)):
         idx = np.concatenate([rng.choice(g, g.size) for g in groups])
         try:
-            fit = _fit(runs.iloc[idx], c_range, 0, None)
+            fit = _fit(runs.iloc[idx], c_range)
         except FitError:
             failed += 1
             continue
@@ -263,7 +261,7 @@ def law_table(grids: list[GridLaws]) -> pd.DataFrame:
 
     Returns:
         DataFrame: family, ctx, source, law ("N*" / "D*"), k, a (ours; NaN for published-only grids), a_lo, a_hi
-        (bootstrap percentile interval), se_a (OLS), dof, k_paper, a_paper, se_a_paper, in_data (False: the
+        (t interval), se_a (OLS), dof, k_paper, a_paper, se_a_paper, in_data (False: the
         paper's runs for this grid are not in runs.csv).
     """
     rows = []
@@ -285,7 +283,7 @@ def law_table(grids: list[GridLaws]) -> pd.DataFrame:
 
 
 def optima_table(fit: IsoflopFit, family: str, ctx: int) -> pd.DataFrame:
-    """Per-budget optima with bootstrap intervals, beside the data card's values where it lists them."""
+    """Per-budget optima with their 95% intervals, beside the data card's values where it lists them."""
     cols = ["budget", "C", "n_runs", "N_opt", "N_opt_lo", "N_opt_hi", "D_opt", "D_opt_lo", "D_opt_hi", "L_opt"]
     out = fit.optima.reindex(columns=cols).copy()
     for q in ("N", "D"):
@@ -320,7 +318,7 @@ def parabola_frame(fit: IsoflopFit, runs: pd.DataFrame, panel: str, n_points: in
 
 
 def power_law_frames(grids: list[GridLaws], c_grid: object) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Plot data for N*(C) and D*(C): per-budget optima (with bootstrap bounds) and each law sampled on a grid.
+    """Plot data for N*(C) and D*(C): per-budget optima (with their interval bounds) and each law sampled on a grid.
 
     Args:
         grids: laws to draw (grids without a law are skipped); recomputed ones also get their optima as points.

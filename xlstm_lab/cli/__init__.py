@@ -18,7 +18,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from xlstm_lab.cli.common import PROG, CliError, plain
+from xlstm_lab.cli.common import PROG, CliError, StatusWarning, plain
 
 __all__ = ["main", "build_parser", "CliError"]
 
@@ -60,7 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     if out is not None or text:
         print(json.dumps(plain(out), indent=2) if getattr(args, "json", False) else text)
-    for message in dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught):  # each once, in order
+    lines = (str(w.message) if issubclass(w.category, StatusWarning) else f"{w.category.__name__}: {w.message}"
+             for w in caught)
+    for message in dict.fromkeys(lines):  # each once, in order
         print(f"{PROG}: warning: {message}", file=sys.stderr)
     return code
 

@@ -4,30 +4,34 @@ from __future__ import annotations
 
 import argparse
 import math
+import warnings
 
-import numpy as np
 import pandas as pd
 
-from xlstm_lab.cli.common import CliError
+from xlstm_lab.cli.common import CliError, StatusWarning, read_csv, separator_hint
 
 __all__ = ["register"]
 
-# The columns of the paper's released per-run table (anchors data set xlstm_scaling_laws/runs.csv).
-_DEFAULTS = {"n_col": "N_params", "d_col": "D_tokens", "c_col": "C_flops_training", "loss_col": "val_dclm_loss"}
-_PARAMETRIC_KEYS = ("E", "A", "B", "alpha", "beta", "gamma", "objective")
+# The columns of the paper's released per-run table (anchors data set xlstm_scaling_laws/runs.csv), which the
+# lab's run store exports too.
+_DEFAULTS = {"n_col": "N_params", "d_col": "D_tokens", "c_col": "C_flops_training"}
+# Tried in order when --loss-col is not given: the paper's runs, then the lab's run store (nats per byte).
+_LOSS_COLUMNS = ("val_dclm_loss", "val_loss")
 
 
 def _add_common(p: argparse.ArgumentParser, *, c_col: bool) -> None:
-    p.add_argument("file", metavar="FILE.csv", help="one row per training run")
+    p.add_argument("file", metavar="FILE.csv", help="one row per training run (comma-separated, with a header)")
     p.add_argument("--n-col", default=_DEFAULTS["n_col"], help="parameters column (default: %(default)s)")
     p.add_argument("--d-col", default=_DEFAULTS["d_col"], help="training tokens column (default: %(default)s)")
     if c_col:
         p.add_argument("--c-col", default=_DEFAULTS["c_col"], help="training FLOPs column (default: %(default)s)")
-    p.add_argument("--loss-col", default=_DEFAULTS["loss_col"], help="final loss column (default: %(default)s)")
+    p.add_argument("--loss-col", default=None,
+                   help=f"final loss column (default: the first of {', '.join(_LOSS_COLUMNS)} in the file)")
     p.add_argument(
         "--where", action="append", default=[], metavar="COL=VALUE",
         help="keep only rows whose COL equals VALUE (compared as text; repeatable), e.g. --where family=llama",
     )
+    p.add_argument("--level", type=float, default=0.95, help="confidence level of the intervals (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print the fitted values as JSON")
 
 
@@ -47,97 +51,116 @@ def register(sub: argparse._SubParsersAction) -> None:
     par.add_argument("--gamma", action="store_true",
                      help="also fit gamma (default: gamma = 1, the Chinchilla form)")
     par.add_argument("--delta", type=float, default=1e-3, help="Huber delta on log loss (default: %(default)s)")
+    par.add_argument("--n-bootstrap", type=int, default=0,
+                     help="bootstrap resamples for percentile intervals (default: 0, none)")
+    par.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: %(default)s; fixed, reproducible)")
+    par.add_argument("--no-progress", action="store_true", help="no progress bars (shown from 20,000 rows on)")
 
     iso = kinds.add_parser("isoflop", help="IsoFLOP parabolas per budget and N*(C), D*(C) power laws")
     _add_common(iso, c_col=True)
+    iso.add_argument("--no-d", action="store_true", help="fit N*(C) only (the file has no tokens column)")
     iso.add_argument("--budget-col", default=None, help="column naming each run's budget (default: group by C)")
     iso.add_argument("--exclude-budget", action="append", default=[], metavar="LABEL",
                      help="drop the runs of this budget label (repeatable; needs --budget-col), e.g. extra")
     iso.add_argument("--c-range", nargs=2, type=float, metavar=("LOW", "HIGH"), default=None,
                      help="only budgets with C in [LOW, HIGH] enter the power laws")
     iso.add_argument("--on-no-minimum", choices=("raise", "skip"), default="raise",
-                     help="a budget without an interior minimum: fail (default) or skip it and report it")
-    iso.add_argument("--n-bootstrap", type=int, default=0, help="bootstrap resamples per budget (default: 0)")
-    iso.add_argument("--seed", type=int, default=None, help="bootstrap seed")
+                     help="a budget without an interior minimum or with too few runs: fail (default) or skip it "
+                          "and report it (exit code 3)")
     par.set_defaults(func=_run_parametric, user_errors=_fit_errors)
     iso.set_defaults(func=_run_isoflop, user_errors=_fit_errors)
 
 
-def _read(args: argparse.Namespace, needed: list[str]) -> pd.DataFrame:
-    try:
-        df = pd.read_csv(args.file)
-    except FileNotFoundError:
-        raise CliError(f"file not found: {args.file}") from None
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, IsADirectoryError) as exc:
-        raise CliError(f"cannot read {args.file} as CSV: {exc}") from None
+def _read(args: argparse.Namespace, needed: list[str]) -> tuple[pd.DataFrame, str]:
+    """The filtered runs (index: CSV line) and the loss column."""
+    if not 0.0 < args.level < 1.0:
+        raise CliError(f"--level must be in (0, 1), got {args.level}; e.g. --level 0.95")
+    df = read_csv(args.file)
+    hint = separator_hint(df)
+    loss_col = args.loss_col
+    if loss_col is None:
+        loss_col = next((c for c in _LOSS_COLUMNS if c in df.columns), None)
+        if loss_col is None:
+            raise CliError(f"no loss column in {args.file}: neither of {list(_LOSS_COLUMNS)} is there; name one "
+                           f"with --loss-col (available columns: {list(df.columns)}).{hint}")
+    needed = [*needed, loss_col]
     for cond in args.where:
         col, sep, value = cond.partition("=")
         if not sep:
             raise CliError(f"--where needs COL=VALUE, got {cond!r}")
-        needed = needed + [col]
+        needed.append(col)
         if col in df.columns:
             df = df[df[col].astype(str) == value]
     missing = [c for c in dict.fromkeys(needed) if c not in df.columns]
     if missing:
-        raise CliError(f"column(s) {missing} not in {args.file}; available columns: {list(df.columns)}")
+        raise CliError(f"column(s) {missing} not in {args.file}; available columns: {list(df.columns)}.{hint}")
     if df.empty:
         raise CliError(f"no rows left in {args.file} after the --where filters {args.where}")
-    return df
+    return df, loss_col
 
 
+def _status_warning(status: str, advice: str) -> None:
+    warnings.warn(StatusWarning(f"fit status {status!r}: {advice}"), stacklevel=2)
 
-def _law_line(name: str, law, boot: tuple[float, float]) -> str:
+
+def _law_line(name: str, law) -> str:
     if law is None:
         return f"{name}(C): not fitted (fewer than 2 budgets in range)"
     lo, hi = law.a_interval
-    extra = f", bootstrap CI [{boot[0]:.4f}, {boot[1]:.4f}]" if all(map(math.isfinite, boot)) else ""
-    return (f"{name}(C) = {law.k:.4g} * C^{law.a:.4f}   (SE of exponent {law.se_a:.4f}, "
-            f"{law.conf:.0%} t CI [{lo:.4f}, {hi:.4f}]{extra}, {law.n_points} budgets, status {law.status})")
+    ci = f"{law.conf:.0%} t CI [{lo:.4f}, {hi:.4f}]" if math.isfinite(lo) else "no CI (2 budgets)"
+    return (f"{name}(C) = {law.k:.4g} * C^{law.a:.4f}   (SE of exponent {law.se_a:.4f}, {ci}, "
+            f"{law.n_points} budgets, status {law.status})")
 
 
-def _run_isoflop(args: argparse.Namespace) -> tuple[dict, str]:
+def _run_isoflop(args: argparse.Namespace) -> tuple[dict, str, int]:
     from xlstm_lab.fit.isoflop import fit_isoflop
 
-    cols = [args.n_col, args.d_col, args.c_col, args.loss_col] + ([args.budget_col] if args.budget_col else [])
-    df = _read(args, cols)
+    d_col = None if args.no_d else args.d_col
+    cols = [args.n_col, args.c_col] + ([d_col] if d_col else []) + ([args.budget_col] if args.budget_col else [])
+    df, loss_col = _read(args, cols)
     res = fit_isoflop(
-        df, n_col=args.n_col, d_col=args.d_col, c_col=args.c_col, loss_col=args.loss_col,
+        df, n_col=args.n_col, d_col=d_col, c_col=args.c_col, loss_col=loss_col,
         budget_col=args.budget_col, c_range=tuple(args.c_range) if args.c_range else None,
-        on_no_minimum=args.on_no_minimum, n_bootstrap=args.n_bootstrap, seed=args.seed,
-        exclude_budgets=tuple(args.exclude_budget),
+        on_no_minimum=args.on_no_minimum, conf=args.level, exclude_budgets=tuple(args.exclude_budget),
     )
-    out = {"optima": res.optima.to_dict(orient="records"),
-           "n_opt": None if res.n_opt is None else res.n_opt.to_dict(),
-           "d_opt": None if res.d_opt is None else res.d_opt.to_dict(),
-           "n_exponent_interval": list(res.n_exponent_interval), "d_exponent_interval": list(res.d_exponent_interval),
-           "status": res.status, "skipped": [{"budget": b, "reason": r} for b, r in res.skipped]}
-    for law in ("n_opt", "d_opt"):
-        if out[law] is not None:
-            out[law].pop("residuals")
-    shown = res.optima.copy()
-    with pd.option_context("display.float_format", "{:.4g}".format, "display.width", 200):
-        lines = [f"IsoFLOP fit of {len(df)} runs ({args.file}); status {res.status}", shown.to_string(index=False), "",
-                 _law_line("N_opt", res.n_opt, res.n_exponent_interval),
-                 _law_line("D_opt", res.d_opt, res.d_exponent_interval)]
+    out = {"file": args.file, "n_runs": len(df), **res.to_dict()}
+    shown = res.optima.drop(columns=[c for c in ("D_opt", "D_opt_lo", "D_opt_hi") if d_col is None])
+    with pd.option_context("display.float_format", "{:.4g}".format, "display.width", 200,
+                           "display.max_columns", 50):
+        lines = [f"IsoFLOP fit of {len(df)} runs ({args.file}, loss column {loss_col}); status {res.status}",
+                 shown.to_string(index=False), "",
+                 f"intervals: {res.conf:.0%} (Fieller for N_opt/D_opt, t for L_opt and the exponents)",
+                 _law_line("N_opt", res.n_opt)]
+    if d_col is not None:
+        lines.append(_law_line("D_opt", res.d_opt))
     lines += [f"note: {n}" for n in res.notes]
-    return out, "\n".join(lines), 0
+    if res.status != "ok":
+        advice = {"skipped_budgets": f"{len(res.skipped)} budget(s) skipped ({', '.join(b for b, _ in res.skipped)}); "
+                                     "see the notes, extend those grids or drop them with --exclude-budget",
+                  "no_power_law": "fewer than 2 budgets in --c-range, so no power law; widen --c-range"}
+        _status_warning(res.status, advice.get(res.status, "see the notes"))
+    return out, "\n".join(lines), 0 if res.status == "ok" else 3
 
 
-def _run_parametric(args: argparse.Namespace) -> tuple[dict, str]:
-    try:  # lazy: only this command needs the surface fitter
-        from xlstm_lab.fit.surface import fit_parametric
-    except ImportError as exc:
-        raise CliError(f"the parametric fitter is not available ({exc})") from None
+def _run_parametric(args: argparse.Namespace) -> tuple[dict, str, int]:
+    from xlstm_lab.fit.parametric import fit_parametric
 
-    df = _read(args, [args.n_col, args.d_col, args.loss_col])
-    res = fit_parametric(df[args.n_col].to_numpy(), df[args.d_col].to_numpy(), df[args.loss_col].to_numpy(),
-                         gamma=args.gamma, delta=args.delta)
-    full = res.to_dict()
-    # Scalars only (the fit's residual arrays would drown the numbers).
-    out = {k: v for k, v in full.items() if not isinstance(v, (list, tuple, dict, np.ndarray))}
-    width = max(len(k) for k in out)
-    lines = [f"Parametric fit L = E + (A/N^alpha + B/D^beta)^gamma to {len(df)} runs ({args.file})"]
-    for k, v in out.items():
+    df, loss_col = _read(args, [args.n_col, args.d_col])
+    res = fit_parametric(data=df, N=args.n_col, D=args.d_col, loss=loss_col, gamma=args.gamma, delta=args.delta,
+                         n_bootstrap=args.n_bootstrap, seed=args.seed, level=args.level,
+                         progress=False if args.no_progress else None)
+    out = {"file": args.file, "loss_col": loss_col, **res.to_dict()}
+    scalars = {k: v for k, v in out.items()
+               if v is not None and not isinstance(v, (list, dict)) and k not in ("message", "file", "loss_col")}
+    width = max(len(k) for k in scalars)
+    lines = [f"Parametric fit L = E + (A/N^alpha + B/D^beta)^gamma to {len(df)} runs ({args.file}, loss column "
+             f"{loss_col})"]
+    for k, v in scalars.items():
         lines.append(f"  {k:<{width}} = {v:.6g}" if isinstance(v, float) else f"  {k:<{width}} = {v}")
-    return out, "\n".join(lines), 0
-
+    for k, (lo, hi) in (res.intervals or {}).items():
+        lines.append(f"  {k:<{width}}   {args.level:.0%} bootstrap interval [{lo:.6g}, {hi:.6g}]")
+    lines.append(f"  {res.message}")
+    lines += [f"note: {n}" for n in res.notes]
+    if res.status != "ok":
+        _status_warning(res.status, res.notes[0] if res.notes else res.message)
+    return out, "\n".join(lines), 0 if res.status == "ok" else 3

@@ -2,23 +2,17 @@
 
 Every fitter takes plain arrays or a DataFrame, validates its input, and raises a subclass of :class:`FitError`
 whose message names the offending rows and the fix. Results are frozen dataclasses with a status, the objective,
-residuals and (where asked for) bootstrap intervals.
+residuals and intervals (analytic, or bootstrap where asked for). Residuals are observed minus predicted
+everywhere.
 """
 
-from xlstm_lab.fit.isoflop import IsoflopFit, fit_isoflop, group_budgets
+from xlstm_lab.fit.isoflop import LOSS_COLUMNS, IsoflopFit, fit_isoflop, group_budgets
 from xlstm_lab.fit.latency import LATENCY_FORMS, LatencyFit, fit_latency, latency_model
+from xlstm_lab.fit.parabola import vertex_interval
+from xlstm_lab.fit.parametric import CHINCHILLA_GRID, GAMMA_STARTS, fit_parametric
 from xlstm_lab.fit.powerlaw import FewPointsWarning, PowerLawFit, fit_power_law
 from xlstm_lab.fit.simulate import simulate_isoflop, simulate_surface
-from xlstm_lab.fit.surface import (
-    CHINCHILLA_GRID,
-    GAMMA_STARTS,
-    ParametricFit,
-    chinchilla_frontier,
-    fit_parametric,
-    fit_varpro,
-    huber_objective,
-    surface_loss,
-)
+from xlstm_lab.fit.surface import ParametricFit, chinchilla_frontier, huber_objective, surface_loss
 from xlstm_lab.fit.types import (
     ConvergenceError,
     FitError,
@@ -27,11 +21,13 @@ from xlstm_lab.fit.types import (
     TooFewPointsError,
     validate_arrays,
 )
+from xlstm_lab.fit.varpro import fit_varpro
 
 __all__ = [
     "CHINCHILLA_GRID",
     "GAMMA_STARTS",
     "LATENCY_FORMS",
+    "LOSS_COLUMNS",
     "ConvergenceError",
     "FewPointsWarning",
     "FitError",
@@ -55,4 +51,5 @@ __all__ = [
     "simulate_surface",
     "surface_loss",
     "validate_arrays",
+    "vertex_interval",
 ]

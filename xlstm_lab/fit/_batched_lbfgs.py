@@ -41,6 +41,7 @@ def batched_lbfgs(
     c1: float = 1e-4,
     max_ls: int = 40,
     max_step: float = 10.0,
+    callback: Callable[[int, int], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Minimise S independent problems, one per row of X0, with L-BFGS and an Armijo backtracking line search.
 
@@ -57,6 +58,7 @@ def batched_lbfgs(
         max_iter: iteration cap per row.
         c1: Armijo constant. max_ls: backtracking steps before a row is declared stalled.
         max_step: longest step (Euclidean norm in parameter units) a line search starts from.
+        callback: called as ``callback(iteration, rows_still_running)`` after every iteration (progress bars).
 
     Returns:
         (X, f, g, flag): final points (S, p), objectives (S,), gradients (S, p), and per-row flags
@@ -137,5 +139,7 @@ def batched_lbfgs(
             keep = ~finished
             rows, x, fx, gx = rows[keep], x[:, keep], fx[keep], gx[:, keep]
             sh, yh, rho, h0 = sh[:, :, keep], yh[:, :, keep], rho[:, keep], h0[keep]
+        if callback is not None:
+            callback(it, rows.size)
     X[rows], f[rows], G[rows] = x.T, fx, gx.T  # rows still running hit max_iter
     return X, f, G, flag

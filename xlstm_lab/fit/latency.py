@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -66,21 +67,54 @@ def latency_model(
     Args:
         params: "alpha" (FLOP/s), "beta" (B/s), "eps" (s), optionally "eps_b" (s per sequence).
         form: "compute" (F/alpha), "memory" (bytes/beta), "max", "sum" or "smooth" (p-norm of the two terms).
-        flops, bytes, batch: shape (n,) each, as the form needs.
-        smooth_p: exponent of the "smooth" form.
+        flops, bytes, batch: shape (n,) each (or scalars), as the form needs; batch only with eps_b.
+        smooth_p: exponent of the "smooth" form (> 0).
 
     Returns:
-        shape (n,) seconds.
+        shape (n,) seconds (a scalar for scalar inputs).
+
+    Raises:
+        InvalidInputError: a parameter or input the form needs is missing, not a finite number, or <= 0.
     """
     form = _form(form)
-    tc = flops / params["alpha"] if "alpha" in LATENCY_FORMS[form] else None
-    tm = bytes / params["beta"] if "beta" in LATENCY_FORMS[form] else None
-    g = _combine(tc, tm, form, smooth_p)[0]
-    if params.get("eps_b") is None:
-        return g + params["eps"]
-    if batch is None:
+    if not isinstance(params, Mapping):
+        raise InvalidInputError(f"latency_model: params must be a dict of rates, got {type(params).__name__}.")
+    need = [*LATENCY_FORMS[form], "eps"]
+    missing = [k for k in need if params.get(k) is None]
+    if missing:
+        raise InvalidInputError(
+            f"latency_model: form {form!r} needs params {need}, missing {missing}; pass e.g. LatencyFit.params."
+        )
+    bad = {k: params[k] for k in [*need, "eps_b"] if params.get(k) is not None and not _finite_number(params[k])}
+    if bad:
+        raise InvalidInputError(f"latency_model: params must be finite numbers, got {bad}.")
+    if not _finite_number(smooth_p) or smooth_p <= 0:
+        raise InvalidInputError(f"latency_model: smooth_p must be a finite number > 0, got {smooth_p!r}.")
+    inp = _inputs(form, flops, bytes, batch if params.get("eps_b") is not None else None, min_points=1,
+                  what="latency_model")
+    if params.get("eps_b") is not None and "batch" not in inp:
         raise InvalidInputError("latency_model: params has a per-sequence term eps_b; pass batch.")
-    return g + params["eps"] + batch * params["eps_b"]
+    tc = inp["flops"] / params["alpha"] if "alpha" in LATENCY_FORMS[form] else None
+    tm = inp["bytes"] / params["beta"] if "beta" in LATENCY_FORMS[form] else None
+    t = _combine(tc, tm, form, smooth_p)[0] + params["eps"]
+    if params.get("eps_b") is not None:
+        t = t + inp["batch"] * params["eps_b"]
+    scalar = all(np.ndim(v) == 0 for v in (flops, bytes, batch) if v is not None)
+    return t[0] if scalar else t  # numpy's convention: scalar in, scalar out
+
+
+def _is_scalar(v: object) -> bool:
+    try:
+        return np.ndim(v) == 0
+    except ValueError:  # ragged nested input: validate_arrays names it
+        return False
+
+
+def _finite_number(v: object) -> bool:
+    try:
+        return math.isfinite(float(v))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
 
 
 @dataclass(frozen=True, eq=False)
@@ -166,14 +200,15 @@ class LatencyFit:
         return out
 
 
-def _inputs(form: str, flops, bytes, batch, *, min_points: int) -> dict[str, np.ndarray]:  # noqa: A002
+def _inputs(form: str, flops, bytes, batch, *, min_points: int, what: str = "fit_latency") -> dict[str, np.ndarray]:  # noqa: A002
     need = {"alpha": "flops", "beta": "bytes"}
     given = {"flops": flops, "bytes": bytes, "batch": batch}
     for rate in LATENCY_FORMS[form]:
         if given[need[rate]] is None:
-            raise InvalidInputError(f"latency: form {form!r} needs {need[rate]}= (one value per timing).")
+            raise InvalidInputError(f"{what}: form {form!r} needs {need[rate]}= (one value per timing).")
     used = {k: v for k, v in given.items() if v is not None and (k == "batch" or k in (need[r] for r in LATENCY_FORMS[form]))}
-    return validate_arrays(used, min_points=min_points, what=f"fit_latency (form {form!r})")
+    used = {k: np.atleast_1d(v) if _is_scalar(v) else v for k, v in used.items()}  # a scalar is one timing
+    return validate_arrays(used, min_points=min_points, what=f"{what} (form {form!r})")
 
 
 def _bounds(t: np.ndarray, inp: dict[str, np.ndarray], names: list[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
-from xlstm_lab.fit.types import InvalidInputError, validate_arrays
+from xlstm_lab.fit.types import InvalidInputError, check_level, validate_arrays
 
 __all__ = ["FewPointsWarning", "PowerLawFit", "fit_power_law"]
 
@@ -120,8 +120,7 @@ def fit_power_law(
         InvalidInputError: NaN/inf, non-positive values, mismatched lengths, all x equal, or conf outside (0, 1).
         TooFewPointsError: fewer than 2 points.
     """
-    if not 0.0 < conf < 1.0:
-        raise InvalidInputError(f"fit_power_law: conf must be in (0, 1), got {conf!r}; use e.g. 0.95.")
+    conf = check_level(conf, "conf", "fit_power_law")
     arrs = validate_arrays({x_name: x, y_name: y}, min_points=2, what="fit_power_law")
     lx, ly = np.log(arrs[x_name]), np.log(arrs[y_name])
     n = lx.size
