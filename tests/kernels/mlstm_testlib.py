@@ -63,10 +63,20 @@ def rounded(xs, dtype):
     return tuple(x.to(dtype).double() for x in xs)
 
 
-def run(xs, state, *, dtype, backend, normalizer_grad="exact", chunk_size=16, seed=1, last_state_grad=True):
+def cotangents(h, last, seed=1):
+    """Fixed random cotangents (dh, dC_T, dn_T) in float64 for an output h and a last state."""
+    g = torch.Generator().manual_seed(seed)
+    dh = torch.randn(h.shape, generator=g, dtype=torch.float64)
+    dC = torch.randn(last.C.shape, generator=g, dtype=torch.float64)
+    dn = torch.randn(last.n.shape, generator=g, dtype=torch.float64)
+    return dh, dC, dn
+
+
+def run(xs, state, *, dtype, backend, normalizer_grad="exact", chunk_size=16, seed=1, last_state_grad=True, **kw):
     """Forward + backward of one backend with fixed random cotangents for h and the last state.
 
-    Returns (h, last_state, grads) with grads of q, k, v, i, f and, with a state, of C0 and n0.
+    Returns (h, last_state, grads) with grads of q, k, v, i, f and, with a state, of C0 and n0. Extra keywords
+    (eps, split_operands) go to ``mlstm``.
     """
     leaves = [x.to(dtype).clone().requires_grad_() for x in xs]
     st = None
@@ -74,18 +84,17 @@ def run(xs, state, *, dtype, backend, normalizer_grad="exact", chunk_size=16, se
         sd = torch.float64 if dtype == torch.float64 else torch.float32
         st = MLSTMState(state.C.to(sd).clone().requires_grad_(), state.n.to(sd).clone().requires_grad_(),
                         state.m.to(sd).clone())
-    kw = {"chunk_size": chunk_size} if backend in ("triton", "torch_chunkwise") else {}
+    if backend in ("triton", "torch_chunkwise"):
+        kw["chunk_size"] = chunk_size
     if backend == "reference":
-        h, last = mlstm_parallel(*leaves, initial_state=st, return_last_state=True, normalizer_grad=normalizer_grad)
+        h, last = mlstm_parallel(*leaves, initial_state=st, return_last_state=True, normalizer_grad=normalizer_grad,
+                                 **kw)
     else:
         h, last = mlstm(*leaves, backend=backend, initial_state=st, return_last_state=True,
                         normalizer_grad=normalizer_grad, **kw)
-    g = torch.Generator().manual_seed(seed)
-    dh = torch.randn(h.shape, generator=g, dtype=torch.float64).to(h.dtype)
-    loss = (h * dh).sum(dtype=torch.float64)
+    dh, dC, dn = cotangents(h, last, seed)
+    loss = (h * dh.to(h.dtype)).sum(dtype=torch.float64)
     if last_state_grad:
-        dC = torch.randn(last.C.shape, generator=g, dtype=torch.float64)
-        dn = torch.randn(last.n.shape, generator=g, dtype=torch.float64)
         loss = loss + (last.C * dC).sum() + (last.n * dn).sum()
     loss.backward()
     grads = [x.grad for x in leaves] + ([] if st is None else [st.C.grad, st.n.grad])
@@ -93,3 +102,78 @@ def run(xs, state, *, dtype, backend, normalizer_grad="exact", chunk_size=16, se
 
 
 GRAD_NAMES = ["dq", "dk", "dv", "di", "df", "dC0", "dn0"]
+
+
+def _gate_gradient_scales(xs, last_ref, grads_ref, seed=1):
+    """Norms of the sums whose cancellation gives di and df, from float64 reference gradients.
+
+    The kernels form di_t = k_t . dk_t and df_t = sigmoid(-f_t) sum_{r>=t} (q_r . dq_r - k_r . dk_r) (plus the
+    last state's term). Where those terms cancel (strong forgetting makes the true df tiny), float32 cannot
+    resolve the result better than ~1e-7 of the terms in any implementation, so a gate gradient's error is
+    measured against max(its own norm, the norm of its terms' magnitudes).
+    """
+    q, k, f = xs[0], xs[1], xs[4]
+    qd = q.norm(dim=-1) * grads_ref[0].double().norm(dim=-1)
+    kd = k.norm(dim=-1) * grads_ref[1].double().norm(dim=-1)
+    terms = qd + kd
+    h_shape = (*q.shape[:3], xs[2].shape[-1])
+    _, dC, dn = cotangents(torch.empty(h_shape), last_ref, seed)
+    terms[..., -1] += (last_ref.C.abs() * dC.abs()).sum((-1, -2)) + (last_ref.n.abs() * dn.abs()).sum(-1)
+    df_scale = torch.sigmoid(-f) * terms.flip(-1).cumsum(-1).flip(-1)
+    return kd.norm().item(), df_scale.norm().item()
+
+
+def error_profile(out, ref, xs, seed=1):
+    """Relative errors of (h, last state, grads) against the float64 reference ``ref`` of the same form.
+
+    di and df are measured with the floors of :func:`_gate_gradient_scales`; everything else plainly.
+    """
+    (h, last, grads), (h_ref, last_ref, g_ref) = out, ref
+    di_floor, df_floor = _gate_gradient_scales(xs, last_ref, g_ref, seed)
+    errs = {"h": relerr(h, h_ref), "C": relerr(last.C, last_ref.C), "n": relerr(last.n, last_ref.n)}
+    for name, a, b in zip(GRAD_NAMES, grads, g_ref, strict=False):
+        floor = {"di": di_floor, "df": df_floor}.get(name, 1e-30)
+        errs[name] = relerr(a, b, floor=floor)
+    return errs
+
+
+class LaunchLog:
+    """Records every Triton launch of the mLSTM launchers: ``(kernel name, grid, constexpr/launch kwargs)``.
+
+    ``install(monkeypatch, run=True)`` wraps the jit kernels of ``chunkwise_triton`` and ``step``; with
+    ``run=False`` nothing executes (outputs stay as allocated), which lets a test inspect the grids of shapes
+    too large to run in the interpreter.
+    """
+
+    KERNELS = ("_states_kernel", "_output_kernel", "_dstates_kernel", "_grads_kernel", "_dgate_kernel")
+
+    def __init__(self):
+        self.calls = []
+
+    def install(self, monkeypatch, run=True):
+        from xlstm_lab.kernels.mlstm import chunkwise_triton, step
+
+        targets = [(chunkwise_triton, name) for name in self.KERNELS] + [(step, "_step_kernel")]
+        for module, name in targets:
+            monkeypatch.setattr(module, name, _Spy(getattr(module, name), name, self, run))
+        return self
+
+    def names(self):
+        return [c[0] for c in self.calls]
+
+    def clear(self):
+        self.calls.clear()
+
+
+class _Spy:
+    def __init__(self, kernel, name, log, run):
+        self.kernel, self.name, self.log, self.run = kernel, name, log, run
+
+    def __getitem__(self, grid):
+        def launch(*args, **kwargs):
+            self.log.calls.append((self.name, tuple(grid), dict(kwargs)))
+            if self.run:
+                return self.kernel[grid](*args, **kwargs)
+            return None
+
+        return launch

@@ -4,7 +4,7 @@ import pytest
 import torch
 from mlstm_testlib import TOL, make_inputs, relerr, rounded
 
-from xlstm_lab.kernels import MLSTMState, mlstm, mlstm_step
+from xlstm_lab.kernels import MLSTMBackendError, MLSTMState, mlstm, mlstm_step
 from xlstm_lab.kernels.mlstm.reference import mlstm_parallel
 
 
@@ -72,3 +72,43 @@ def test_auto_step_under_autograd_uses_torch_and_is_differentiable():
     h, state = mlstm_step(q, k, v, i, f, MLSTMState.zeros(1, 1, 4, 4))
     (h.sum() + state.C.sum()).backward()
     assert all(x.grad is not None and torch.isfinite(x.grad).all() for x in (q, k, v, i, f))
+
+
+@pytest.mark.parametrize("prefill_backend", ["triton", "torch_chunkwise"])
+def test_a_step_after_a_prefill_with_strong_forgetting(prefill_backend):
+    """One chunk of L = 64 steps with f ~ -20, then a step that keeps the state (f = 3).
+
+    The chunk's total log forget gate g must be the last element of the in-chunk cumulative sum b: the state
+    weights exp(g - b_s + i_s - m) then give the last step exactly exp(i - m). A separately rounded sum (the
+    Triton kernel's former ``tl.sum``) is off by ~1e-4 at these gates, which scales the whole state by
+    e^1e-4; the next step mixes that state with a new token, and h was off by up to 2e-4 (1.5e-7 now).
+    """
+    B, H, T, K, V = 1, 4, 65, 16, 16
+    (q, k, v, _, _), _ = make_inputs(B, H, T, K, V, seed=1)
+    g = torch.Generator().manual_seed(1)
+    f = -20.0 + 2.0 * torch.rand(B, H, T, generator=g, dtype=torch.float64)
+    f[..., 64] = 3.0
+    i = torch.randn(B, H, T, generator=g, dtype=torch.float64)
+    xs = (q, k, v, i, f)
+    h_ref, _ = mlstm_parallel(*xs, return_last_state=True)
+    _, prefill_ref = mlstm_parallel(*(x[:, :, :64] for x in xs), return_last_state=True)
+    x32 = [x.float() for x in xs]
+    _, state = mlstm(*(x[:, :, :64] for x in x32), backend=prefill_backend, chunk_size=64, return_last_state=True)
+    # the true state is C * exp(m): compare it, whatever m each side chose
+    true_C = state.C.double() * torch.exp(state.m.double() - prefill_ref.m)[..., None, None]
+    assert relerr(true_C, prefill_ref.C) < 2e-6
+    h, _ = mlstm_step(*(x[:, :, 64] for x in x32), state, backend="torch")
+    assert relerr(h, h_ref[:, :, 64]) < 2e-6
+
+
+def test_triton_step_refuses_inputs_that_need_a_gradient():
+    """The fused step has no backward: it used to return an h with no grad_fn, silently cutting the graph."""
+    xs, _ = make_inputs(1, 2, 1, 8, 8, seed=5)
+    q, k, v, i, f = (x[:, :, 0].float() for x in xs)
+    state = MLSTMState.zeros(1, 2, 8, 8)
+    with pytest.raises(MLSTMBackendError, match="no backward"):
+        mlstm_step(q.requires_grad_(), k, v, i, f, state, backend="triton")
+    with torch.no_grad():
+        h, _ = mlstm_step(q, k, v, i, f, state, backend="triton")
+    h_torch, _ = mlstm_step(q, k, v, i, f, state, backend="torch")
+    assert h_torch.requires_grad and relerr(h, h_torch) < 1e-6

@@ -2,16 +2,20 @@
 
 Algorithm: exactly ``chunkwise_torch.py`` (read that first); only the loop structure differs.
 
+Every grid is 1-D (all programs on CUDA's axis 0, which allows 2^31 - 1 of them; axes 1 and 2 stop at
+65,535, which B*H alone can exceed), with b*h the slowest index so the tiles of one head run together.
 Forward, 2 launches:
-  1. ``_states_kernel``   grid (K/BK, V/BV, B*H): walks the NC chunks in order and writes the state before
+  1. ``_states_kernel``   B*H x K/BK x V/BV programs: walks the NC chunks in order and writes the state before
      every chunk and after the last, C (B*H, NC+1, K, V), n (B*H, NC+1, K), m (B*H, NC+1), all fp32.
-  2. ``_output_kernel``   grid (V/BV, NC, B*H): one chunk per program; intra-chunk L x L part plus the
+  2. ``_output_kernel``   B*H x NC x V/BV programs: one chunk per program; intra-chunk L x L part plus the
      inter-chunk part q^ C_c, normalised; also stores the per-step stabiliser m_t and the signed n_t.q^_t
      (B*H, T) fp32 for the backward.
 Backward, 4 launches: ``_states_kernel`` again (states are recomputed, not saved: they would cost
 4*K*V bytes per chunk and head), ``_dstates_kernel`` (the mirror recurrence for dC, dn backwards over chunks;
 it also forms d(n.q^)_t for the exact convention), ``_grads_kernel`` (dq, dk, dv and the per-step gate terms
-k.dk and q.dq - k.dk of one chunk) and ``_dgate_kernel`` (the reverse cumulative sum that gives df).
+k.dk and q.dq - k.dk of one chunk) and ``_dgate_kernel`` (the reverse cumulative sum that gives df). A
+gradient on the returned last state adds a few torch ops (its dC_T, dn_T and their d/dF_T); without one the
+kernels compile the variant that skips that path (``HAS_DLAST``/``HAS_EXTRA`` false).
 
 Design targets on an H100 with bf16 inputs, H=8, K=V=128, L=64 (not measured: written without a GPU; see
 ``benchmarks/bench_mlstm_gpu.py`` and the anchors in ``shared/anchor_data/gpu_h100/SOURCE.md``):
@@ -20,11 +24,12 @@ forward <= 0.6 ms and forward+backward <= 2 ms at B=4, T=8192 (parity with mlstm
 The kernels walk chunks sequentially only in the two state recurrences, parallel over (b, h, K and V tiles).
 
 Precision: gate math, states and accumulators are fp32; ``tl.dot`` runs in true fp32 for fp32 inputs and on
-16-bit tensor cores for bf16/fp16 inputs. Operands that are computed rather than loaded (decay-weighted
-scores, states, gradients) are split into a hi + lo pair of 16-bit values (``_mma``), because rounding them
-to bf16 alone gave a forward error of 6.4e-3 at the anchor shape (B=1, H=8, T=2048, K=V=128; the target is
-<= 3e-3); with the split it is 1.7e-3, which is the rounding of h itself to bf16 (measured in the CPU
-interpreter, whose bf16 casts are emulated to round like a GPU's). T need not be a multiple of L: the last
+16-bit tensor cores for bf16/fp16 inputs. By default, operands that are computed rather than loaded
+(decay-weighted scores, states, gradients) are split into a hi + lo pair of 16-bit values (``_mma``), because
+rounding them to bf16 alone gave a forward error of 6.4e-3 at the anchor shape (B=1, H=8, T=2048, K=V=128;
+the target is <= 3e-3); with the split it is 1.7e-3, which is the rounding of h itself to bf16 (measured in
+the CPU interpreter, whose bf16 casts are emulated to round like a GPU's). ``split_operands=False`` turns the
+split off (``heuristics.split_operands`` has the trade-off). T need not be a multiple of L: the last
 chunk is masked (a masked step has forget gate 1 and input gate 0).
 Pointers assume contiguous (B*H, T, ...) layouts; offsets of a (b, h) are int64 so large T*K stays safe.
 """
@@ -39,6 +44,7 @@ import triton
 import triton.language as tl
 
 from . import heuristics
+from .errors import MLSTMInputError
 
 __all__ = ["mlstm_chunkwise_fwd", "mlstm_chunkwise_bwd", "set_nan_fill"]
 
@@ -124,13 +130,31 @@ def _mma(a, b, acc, DT: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr, 
 
 @triton.jit
 def _chunk_gates(I, Fg, base, c, T, L: tl.constexpr):
-    """Steps t of chunk c, their validity, input gates (masked: -inf), inclusive log-forget cumsum b, total g."""
+    """Steps t of chunk c, their validity, input gates (masked: -inf), inclusive log-forget cumsum b, total g.
+
+    g is the last element of b, not a separate ``tl.sum``: the two round differently in fp32 (by ~1e-4 at
+    L = 64, f = -20), and every weight exp(g - b_s + i_s - m) must see the same total the stabiliser does.
+    """
     t = c * L + tl.arange(0, L)
     valid = t < T
     ig = tl.load(I + base + t, mask=valid, other=float("-inf")).to(tl.float32)
     fg = tl.load(Fg + base + t, mask=valid, other=0.0).to(tl.float32)
     lf = tl.where(valid, _logsigmoid(fg), 0.0)
-    return t, valid, ig, tl.cumsum(lf, 0), tl.sum(lf, 0)
+    b = tl.cumsum(lf, 0)
+    g = tl.sum(tl.where(tl.arange(0, L) == L - 1, b, 0.0), 0)  # exact: one non-zero term
+    return t, valid, ig, b, g
+
+
+@triton.jit
+def _tile_ids(K, V, BK: tl.constexpr, BV: tl.constexpr):
+    """(b*h, K block, V block) of this program on a 1-D grid (b*h slowest, so tiles of one head run together).
+
+    Everything sits on grid axis 0, which CUDA allows up to 2^31 - 1 programs; axes 1 and 2 stop at 65,535.
+    """
+    pid = tl.program_id(0)
+    nv = tl.cdiv(V, BV)
+    nk = tl.cdiv(K, BK)
+    return (pid // (nv * nk)).to(tl.int64), (pid // nv) % nk, pid % nv
 
 
 @triton.jit
@@ -141,7 +165,7 @@ def _states_kernel(
     HAS_INIT: tl.constexpr,
 ):
     DT: tl.constexpr = Kp.dtype.element_ty
-    pk, pv, bh = tl.program_id(0), tl.program_id(1), tl.program_id(2).to(tl.int64)
+    bh, pk, pv = _tile_ids(K, V, BK, BV)
     ok = pk * BK + tl.arange(0, BK)
     ov = pv * BV + tl.arange(0, BV)
     mk, mv = ok < K, ov < V
@@ -186,7 +210,11 @@ def _output_kernel(
     L: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr, SPLIT: tl.constexpr,
 ):
     DT: tl.constexpr = Q.dtype.element_ty
-    pv, c, bh = tl.program_id(0), tl.program_id(1), tl.program_id(2).to(tl.int64)
+    pid = tl.program_id(0)  # 1-D grid over (b*h, chunk, V block), V blocks of one chunk adjacent
+    nv = tl.cdiv(V, BV)
+    pv = pid % nv
+    c = (pid // nv) % NC
+    bh = (pid // nv // NC).to(tl.int64)
     t, valid, ig, b, g = _chunk_gates(I, Fg, bh * T, c, T, L)
     m_prev = tl.load(Ms + bh * (NC + 1) + c)
     logA, causal = _intra_weights(t, valid, ig, b)
@@ -230,7 +258,7 @@ def _dstates_kernel(
     EXACT: tl.constexpr, HAS_DLAST: tl.constexpr,
 ):
     DT: tl.constexpr = Q.dtype.element_ty
-    pk, pv, bh = tl.program_id(0), tl.program_id(1), tl.program_id(2).to(tl.int64)
+    bh, pk, pv = _tile_ids(K, V, BK, BV)
     ok = pk * BK + tl.arange(0, BK)
     ov = pv * BV + tl.arange(0, BV)
     mk, mv = ok < K, ov < V
@@ -284,7 +312,9 @@ def _grads_kernel(
     UPCAST_GATE: tl.constexpr,
 ):
     DT: tl.constexpr = Q.dtype.element_ty
-    c, bh = tl.program_id(0), tl.program_id(1).to(tl.int64)
+    pid = tl.program_id(0)  # 1-D grid over (b*h, chunk)
+    c = pid % NC
+    bh = (pid // NC).to(tl.int64)
     t, valid, ig, b, g = _chunk_gates(I, Fg, bh * T, c, T, L)
     m_prev = tl.load(Ms + bh * (NC + 1) + c)
     m_next = tl.load(Ms + bh * (NC + 1) + c + 1)
@@ -378,17 +408,32 @@ def _dgate_kernel(DFr, Fg, DF, Extra, T, NC, L: tl.constexpr, HAS_EXTRA: tl.cons
         x = tl.load(DFr + bh * T + t, mask=valid, other=0.0)
         fg = tl.load(Fg + bh * T + t, mask=valid, other=0.0).to(tl.float32)
         acc = tl.cumsum(x, 0, reverse=True) + carry
-        carry += tl.sum(x, 0)
+        carry = tl.sum(tl.where(tl.arange(0, L) == 0, acc, 0.0), 0)  # = acc[0], rounded as acc is
         tl.store(DF + bh * T + t, _out(acc / (1.0 + tl.exp(fg)), UPCAST), mask=valid)
 
 
-def _mma_flags(dtype: torch.dtype) -> dict:
+def _mma_flags(dtype: torch.dtype, split: bool | None) -> dict:
     """Matmul settings shared by the chunk kernels (see ``_mma`` and ``heuristics``)."""
     return {"PREC": heuristics.dot_precision(dtype), "UPCAST": _upcast(dtype),
-            "SPLIT": heuristics.split_operands(dtype)}
+            "SPLIT": heuristics.split_operands(dtype, split)}
 
 
-def _launch_states(k, v, i, f, C0, n0, m0, L, cfg):
+_MAX_PROGRAMS = 2**31 - 1  # CUDA's limit on grid axis 0, where every launcher puts all its programs
+
+
+def _grid(*factors: int) -> tuple[int]:
+    n = math.prod(factors)
+    if n > _MAX_PROGRAMS:
+        raise MLSTMInputError(f"{n} Triton programs exceed CUDA's grid limit of 2^31 - 1; split the batch (B*H) "
+                              "into smaller calls")
+    return (n,)
+
+
+def _tiles(K: int, V: int, cfg: dict) -> tuple[int, int]:
+    return triton.cdiv(K, cfg["BK"]), triton.cdiv(V, cfg["BV"])
+
+
+def _launch_states(k, v, i, f, C0, n0, m0, L, cfg, flags):
     """C0, n0, m0 may be None (the empty state)."""
     BH, T, K = k.shape
     V = v.shape[-1]
@@ -396,48 +441,48 @@ def _launch_states(k, v, i, f, C0, n0, m0, L, cfg):
     Cs = _empty(BH, NC + 1, K, V, dtype=torch.float32, device=k.device)
     Ns = _empty(BH, NC + 1, K, dtype=torch.float32, device=k.device)
     Ms = _empty(BH, NC + 1, dtype=torch.float32, device=k.device)
-    grid = (triton.cdiv(K, cfg["BK"]), triton.cdiv(V, cfg["BV"]), BH)
     has_init = C0 is not None
     if not has_init:
         C0 = n0 = m0 = Ms  # never read (masked loads)
-    _states_kernel[grid](k, v, i, f, C0, n0, m0, Cs, Ns, Ms, T, K, V, NC, L=L, HAS_INIT=has_init,
-                         **_mma_flags(k.dtype), **cfg)
+    _states_kernel[_grid(BH, *_tiles(K, V, cfg))](k, v, i, f, C0, n0, m0, Cs, Ns, Ms, T, K, V, NC, L=L,
+                                                   HAS_INIT=has_init, **flags, **cfg)
     return Cs, Ns, Ms
 
 
-def mlstm_chunkwise_fwd(q, k, v, i, f, C0, n0, m0, L: int, eps: float):
+def mlstm_chunkwise_fwd(q, k, v, i, f, C0, n0, m0, L: int, eps: float, split: bool | None = None):
     """Forward on contiguous (B*H, T, .) inputs and an fp32 initial state (B*H, K, V), (B*H, K), (B*H,)
-    or C0 = n0 = m0 = None for the empty state.
+    or C0 = n0 = m0 = None for the empty state. ``split``: see ``heuristics.split_operands``.
 
     Returns h (B*H, T, V) in q's dtype, n.q^ and m per step (B*H, T) fp32, and the chunk states
     (B*H, NC+1, ...) whose last entry is the final state.
     """
     BH, T, K = q.shape
     V = v.shape[-1]
-    cfg = heuristics.chunk_config(K, V, L)
-    Cs, Ns, Ms = _launch_states(k, v, i, f, C0, n0, m0, L, cfg["states"])
+    cfg, flags = heuristics.chunk_config(K, V, L), _mma_flags(q.dtype, split)
+    Cs, Ns, Ms = _launch_states(k, v, i, f, C0, n0, m0, L, cfg["states"], flags)
     h = _empty(BH, T, V, dtype=q.dtype, device=q.device)
     nq = _empty(BH, T, dtype=torch.float32, device=q.device)
     mt = _empty(BH, T, dtype=torch.float32, device=q.device)
-    oc = cfg["output"]
-    grid = (triton.cdiv(V, oc["BV"]), triton.cdiv(T, L), BH)
-    _output_kernel[grid](q, k, v, i, f, Cs, Ns, Ms, h, nq, mt, T, K, V, Cs.shape[1] - 1, 1.0 / math.sqrt(K), eps,
-                         L=L, **_mma_flags(q.dtype), **oc)
+    oc, NC = cfg["output"], Cs.shape[1] - 1
+    _output_kernel[_grid(BH, NC, triton.cdiv(V, oc["BV"]))](q, k, v, i, f, Cs, Ns, Ms, h, nq, mt, T, K, V, NC,
+                                                            1.0 / math.sqrt(K), eps, L=L, **flags, **oc)
     return h, nq, mt, (Cs, Ns, Ms)
 
 
-def mlstm_chunkwise_bwd(q, k, v, i, f, C0, n0, m0, h, nq, mt, dh, dC_T, dn_T, L: int, eps: float, exact: bool):
+def mlstm_chunkwise_bwd(q, k, v, i, f, C0, n0, m0, h, nq, mt, dh, dC_T, dn_T, L: int, eps: float, exact: bool,
+                        split: bool | None = None):
     """Backward: (dq, dk, dv, di, df, dC0, dn0) for the layouts of :func:`mlstm_chunkwise_fwd`.
 
-    ``dC_T``, ``dn_T`` are the gradients of a returned last state, or None. The stabiliser m is a constant.
-    Without an initial state (C0 = None), dC0 and dn0 are None.
+    ``dC_T``, ``dn_T`` are the gradients of a returned last state, or None: with both None (the usual case)
+    the kernels skip the last-state path and the backward is exactly 4 launches. The stabiliser m is a
+    constant. Without an initial state (C0 = None), dC0 and dn0 are None.
     """
     BH, T, K = q.shape
     V = v.shape[-1]
     NC = triton.cdiv(T, L)
-    cfg, flags = heuristics.chunk_config(K, V, L), _mma_flags(q.dtype)
+    cfg, flags = heuristics.chunk_config(K, V, L), _mma_flags(q.dtype, split)
     scale, dev = 1.0 / math.sqrt(K), q.device
-    Cs, Ns, Ms = _launch_states(k, v, i, f, C0, n0, m0, L, cfg["states"])
+    Cs, Ns, Ms = _launch_states(k, v, i, f, C0, n0, m0, L, cfg["states"], flags)
     has_dlast = dC_T is not None or dn_T is not None
     if has_dlast:
         dC_T = torch.zeros(BH, K, V, device=dev) if dC_T is None else dC_T.float().contiguous()
@@ -446,23 +491,21 @@ def mlstm_chunkwise_bwd(q, k, v, i, f, C0, n0, m0, h, nq, mt, dh, dC_T, dn_T, L:
     dNs = _empty(BH, NC + 1, K, dtype=torch.float32, device=dev)
     dn = _empty(BH, T, dtype=torch.float32, device=dev)
     dc = cfg["dstates"]
-    grid = (triton.cdiv(K, dc["BK"]), triton.cdiv(V, dc["BV"]), BH)
-    _dstates_kernel[grid](q, i, f, Ms, mt, nq, h, dh, dC_T if has_dlast else Cs, dn_T if has_dlast else Ns,
-                          dCs, dNs, dn, T, K, V, NC, scale, eps, L=L, EXACT=exact, HAS_DLAST=has_dlast, **flags,
-                          **dc)
+    _dstates_kernel[_grid(BH, *_tiles(K, V, dc))](q, i, f, Ms, mt, nq, h, dh, dC_T if has_dlast else Cs,
+                                                   dn_T if has_dlast else Ns, dCs, dNs, dn, T, K, V, NC, scale,
+                                                   eps, L=L, EXACT=exact, HAS_DLAST=has_dlast, **flags, **dc)
     dq, dk = _empty(BH, T, K, dtype=q.dtype, device=dev), _empty(BH, T, K, dtype=k.dtype, device=dev)
     dv = _empty(BH, T, V, dtype=v.dtype, device=dev)
     di = _empty(BH, T, dtype=i.dtype, device=dev)
     dFr = _empty(BH, T, dtype=torch.float32, device=dev)
-    _grads_kernel[(NC, BH)](q, k, v, i, f, Cs, Ns, Ms, mt, nq, dh, dn, dCs, dNs, dq, dk, dv, di, dFr,
-                            T, K, V, NC, scale, eps, L=L, UPCAST_GATE=_upcast(i.dtype), **flags, **cfg["grads"])
+    _grads_kernel[_grid(BH, NC)](q, k, v, i, f, Cs, Ns, Ms, mt, nq, dh, dn, dCs, dNs, dq, dk, dv, di, dFr,
+                                 T, K, V, NC, scale, eps, L=L, UPCAST_GATE=_upcast(i.dtype), **flags, **cfg["grads"])
     extra = None
     if has_dlast:  # F_T also scales the returned last state: d/dF_T = <C_T, dC_T> + <n_T, dn_T>
         extra = (Cs[:, -1] * dC_T).sum((-1, -2)) + (Ns[:, -1] * dn_T).sum(-1)
     df = _empty(BH, T, dtype=f.dtype, device=dev)
-    _dgate_kernel[(BH,)](dFr, f, df, extra if has_dlast else dFr, T, NC, L=L, HAS_EXTRA=has_dlast,
-                         UPCAST=_upcast(f.dtype),
-                         **cfg["dgate"])
+    _dgate_kernel[_grid(BH)](dFr, f, df, extra if has_dlast else dFr, T, NC, L=L, HAS_EXTRA=has_dlast,
+                             UPCAST=_upcast(f.dtype), **cfg["dgate"])
     if C0 is None:
         return dq, dk, dv, di, df, None, None
     return dq, dk, dv, di, df, dCs[:, 0], dNs[:, 0]

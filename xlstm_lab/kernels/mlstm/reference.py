@@ -13,7 +13,9 @@ q_t, k_t (K), v_t (V), starting from the state (C_0, n_0, m_0) (empty: 0, 0, -in
 The parallel form writes the same h_t with D_ts = exp(F_t - F_s + i_s - m_t), F_t = sum_{r<=t} f~_r, and
 m_t = max(F_t + m_0, max_{s<=t} F_t - F_s + i_s). Both compute in float64 when given float64 inputs
 (float32 otherwise) and return h in the input dtype. The stabiliser m is always a constant for autograd
-(it cancels out of h); the denominator is differentiated unless ``normalizer_grad="detached"``.
+(it cancels out of h except through eps, so the gradient is the true one for eps = 0 and leaves out an O(eps)
+term otherwise: see ``xlstm_lab.kernels.mlstm``); the denominator is differentiated unless
+``normalizer_grad="detached"``.
 """
 
 from __future__ import annotations

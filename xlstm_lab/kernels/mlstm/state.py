@@ -6,6 +6,8 @@ from typing import NamedTuple
 
 import torch
 
+from .errors import MLSTMInputError
+
 __all__ = ["MLSTMState"]
 
 
@@ -36,9 +38,10 @@ class MLSTMState(NamedTuple):
         )
 
     def validate(self, B: int, H: int, K: int, V: int) -> None:
-        """Raise ValueError if the shapes do not match (B, H, K, V)."""
+        """Raise :class:`MLSTMInputError` (a ValueError) if the shapes do not match (B, H, K, V)."""
         want = {"C": (B, H, K, V), "n": (B, H, K), "m": (B, H)}
         for name, shape in want.items():
             got = tuple(getattr(self, name).shape)
             if got != shape:
-                raise ValueError(f"MLSTMState.{name} has shape {got}, expected {shape} for (B,H,K,V)={B, H, K, V}")
+                raise MLSTMInputError(f"MLSTMState.{name} has shape {got}, expected {shape} for (B,H,K,V)="
+                                      f"{B, H, K, V}; build the state for these sizes (MLSTMState.zeros(B, H, K, V))")
