@@ -66,3 +66,45 @@ def test_runtime_model_decode_bytes():
 def test_bad_memory_arguments_raise(call):
     with pytest.raises(ConfigError):
         call()
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        # fractional token counts used to be truncated silently (int(10.5) = 10)
+        lambda: kv_cache_bytes(get_shape("llama-tiny"), 10.5),
+        lambda: decode_state_bytes(get_shape("llama-tiny"), 10.5),
+        lambda: decode_state_bytes(get_shape("xlstm-tiny"), 10.5),
+        lambda: decode_step_bytes(get_shape("llama-tiny"), 10.5),
+        lambda: decode_step_bytes(get_shape("llama-tiny"), 10.5, convention="runtime_model"),
+        lambda: kv_cache_bytes(get_shape("llama-tiny"), 10, batch=1.5),
+        lambda: mlstm_state_bytes(get_shape("xlstm-tiny"), batch=2.5),
+    ],
+)
+def test_fractional_counts_raise_instead_of_truncating(call):
+    with pytest.raises(ConfigError, match="whole number"):
+        call()
+
+
+def test_whole_counts_in_any_numeric_type_give_the_same_bytes():
+    import numpy as np
+
+    llama = get_shape("llama-tiny")
+    assert kv_cache_bytes(llama, 10.0, batch=np.int64(2)) == kv_cache_bytes(llama, 10, batch=2)
+    assert decode_step_bytes(llama, np.float64(100.0)) == decode_step_bytes(llama, 100)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: weight_bytes(get_shape("llama-tiny"), dtype_bytes=0),
+        lambda: kv_cache_bytes(get_shape("llama-tiny"), 10, dtype_bytes=float("nan")),
+        lambda: mlstm_state_bytes(get_shape("xlstm-tiny"), state_dtype_bytes=-4),
+        lambda: decode_step_bytes(get_shape("llama-tiny"), 10, convention="runtime_model", generation_length=0.5),
+        lambda: decode_step_bytes(get_shape("llama-tiny"), "10"),
+        lambda: weight_bytes("llama-tiny"),
+    ],
+)
+def test_more_bad_memory_arguments_raise(call):
+    with pytest.raises(ConfigError):
+        call()

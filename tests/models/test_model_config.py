@@ -1,16 +1,20 @@
 """ModelConfig validation, the FFN rounding rule, named shapes and the torch-free import rule."""
 
+import math
 import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from xlstm_lab.models.config import (
+    BACKEND_NAMES,
     ConfigError,
     IncompatibleShapeError,
+    LlamaOptions,
     ModelConfig,
     UnknownFamilyError,
     XLSTMOptions,
@@ -73,6 +77,88 @@ def test_bad_options_raise():
         default_d_ff("rwkv", 512)
 
 
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        # the review's cases: each used to be accepted, or to fail later with an unrelated message
+        (dict(chunk_size=64.5), "chunk_size must be an int"),  # fractional FLOPs, then a TypeError in pad()
+        (dict(backend="bogus"), "backend must be one of"),  # failed only at forward time
+        (dict(fgate_bias_init=(3.0,)), "pair"),  # "not enough values to unpack"
+        (dict(igate_bias_init=math.nan), "igate_bias_init must be finite"),  # accepted
+        # neighbours of those
+        (dict(chunk_size=24), "power of two"),  # the kernels tile by powers of two >= 16
+        (dict(chunk_size=8), "power of two"),
+        (dict(chunk_size=True), "chunk_size must be an int"),
+        (dict(fgate_bias_init="36"), "pair"),
+        (dict(fgate_bias_init=(6.0, 3.0)), "low <= high"),
+        (dict(fgate_bias_init=(3.0, math.inf)), "finite"),
+        (dict(fgate_bias_init=3.0), "pair"),
+        (dict(igate_bias_init="-10"), "real number"),
+        (dict(gate_soft_cap=math.inf), "finite"),
+        (dict(output_logit_soft_cap=0.0), "positive"),
+        (dict(qk_dim_factor=math.inf), "finite"),
+        (dict(v_dim_factor=None), "real number"),
+        (dict(norm_eps=-1e-6), "positive"),
+        (dict(normalizer_grad=["exact"]), "normalizer_grad"),
+        (dict(backend=None), "backend"),
+    ],
+)
+def test_bad_xlstm_options_raise_config_error(kwargs, words):
+    with pytest.raises(ConfigError, match=words):
+        XLSTMOptions(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs", [dict(rope_theta=math.nan), dict(norm_eps=0.0), dict(rope_theta="1e4")])
+def test_bad_llama_options_raise_config_error(kwargs):
+    with pytest.raises(ConfigError, match=next(iter(kwargs))):
+        LlamaOptions(**kwargs)
+
+
+def test_numpy_sizes_are_accepted_and_stored_as_python_numbers():
+    # sizes read from a CSV or an array are numpy integers: they are whole numbers and must be accepted
+    i64 = np.int64
+    cfg = ModelConfig("xlstm", i64(256), i64(64), i64(2), i64(2), i64(176), i64(128),
+                      xlstm=XLSTMOptions(chunk_size=i64(32), qk_dim_factor=np.float32(0.5), fgate_bias_init=[3, 6]))
+    plain = ModelConfig("xlstm", 256, 64, 2, 2, 176, 128, xlstm=XLSTMOptions(chunk_size=32))
+    assert cfg == plain and hash(cfg) == hash(plain)
+    for value in (cfg.vocab_size, cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.d_ff, cfg.context_length,
+                  cfg.xlstm.chunk_size):
+        assert type(value) is int
+    assert type(cfg.xlstm.qk_dim_factor) is float and cfg.xlstm.fgate_bias_init == (3.0, 6.0)
+    with pytest.raises(ConfigError, match="int"):
+        ModelConfig("llama", 256, np.float64(64.0), 2, 4)
+    with pytest.raises(ConfigError, match="int"):
+        ModelConfig("llama", 256, 64, np.bool_(True), 4)
+
+
+def test_backend_names_are_the_kernel_registry():
+    # the config keeps its own torch-free list of backends: it must not drift from the kernels' registry
+    from xlstm_lab.kernels.mlstm import BACKENDS
+
+    assert set(BACKEND_NAMES) == {"auto", *BACKENDS}
+
+
+@pytest.mark.parametrize("chunk", [1, 8, 15, 16, 24, 32, 48, 64, 96, 128, 256])
+def test_chunk_size_rule_matches_what_the_kernels_accept(chunk):
+    # a config is accepted exactly when its chunk size runs on the chunkwise kernels
+    import torch
+
+    from xlstm_lab.kernels.mlstm import mlstm
+
+    try:
+        XLSTMOptions(chunk_size=chunk)
+        config_ok = True
+    except ConfigError:
+        config_ok = False
+    q = torch.zeros(1, 1, 4, 8)
+    try:
+        mlstm(q, q, q, q[..., 0], q[..., 0], backend="torch_chunkwise", chunk_size=chunk)
+        kernel_ok = True
+    except ValueError:
+        kernel_ok = False
+    assert config_ok == kernel_ok
+
+
 def test_default_d_ff_reproduces_every_runs_csv_ffn_dim(runs):
     # the paper rounds ceil (xLSTM) or floor (Llama) of 2.667 d, then up to a multiple of 64
     for row in runs.itertuples():
@@ -109,6 +195,16 @@ def test_shape_registry():
         list_shapes("gpt")
     with pytest.raises(IncompatibleShapeError):
         replace(get_shape("llama-tiny"), n_heads=3)
+
+
+def test_runs_rows_with_fractional_or_missing_sizes_raise(runs):
+    row = runs[runs.family == "xlstm_mlstm_v1"].iloc[0].to_dict()
+    same = config_from_runs_row(row)
+    for whole in (float(row["d_model"]), str(row["d_model"]), f"{row['d_model']}.0"):  # CSV floats, strings
+        assert config_from_runs_row({**row, "d_model": whole}) == same
+    for bad in (row["d_model"] + 0.5, "n/a", float("nan"), None):
+        with pytest.raises(ConfigError, match="d_model"):
+            config_from_runs_row({**row, "d_model": bad})
 
 
 def test_inference_rows_give_configs():

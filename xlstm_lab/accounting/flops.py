@@ -6,9 +6,12 @@ query-key / value head dims, L the mLSTM chunk size, n_c = floor(T / L) chunks. 
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
 from typing import Literal
 
+from xlstm_lab.accounting.validation import check_config, nonnegative_real, whole_count
 from xlstm_lab.models.config import ConfigError, ModelConfig
 
 __all__ = [
@@ -35,9 +38,17 @@ class SequenceFlops:
 
     Attributes:
         context: tokens in the sequence.
-        linear: projections, FFN matmuls and the final logits (the "6N-like" part).
+        linear: projections, FFN matmuls and the final logits (the "6N-like" part); for the xLSTM also the
+            output gate's sigmoid (T H V per block), which the paper's code books with the output-gate
+            projection (upstream ``count_flops_mlstm_v1_layer_fw``: ``ogate_flops`` is part of ``linear``).
         seq_mix: attention core or mLSTM cell (the context-dependent part).
-        other: SwiGLU activation and gating (norms, skips and embedding are excluded by convention).
+        other: the SwiGLU's elementwise work, SiLU and the product of its two branches (2 T f per block),
+            which upstream's FFN count calls ``gate_flops``; norms, skips and the embedding lookup count 0
+            by convention.
+
+    Only ``forward`` (= linear + seq_mix + other) and ``seq_mix`` are published per run (runs.csv), so the
+    split between ``linear`` and ``other`` cannot be checked against the paper's numbers; it follows the
+    paper's code.
     """
 
     context: int
@@ -75,7 +86,8 @@ def attention_core_flops(
       T^2 H K + 2.5 H T^2 + T^2 H V  (half the dense matmuls; softmax 2.5 per causal score).
     - ``chinchilla`` (non-causal, Hoffmann et al. 2022): 2 T^2 H K + 3 H T^2 + 2 T^2 H V.
     """
-    t2 = float(context) * float(context)
+    check_config(config, "attention_core_flops")
+    t2 = float(whole_count("context", context, minimum=1)) ** 2
     h, k, v = config.n_heads, config.qk_head_dim, config.v_head_dim
     if mode == "distill_scaling":
         return t2 * h * k + 2.5 * h * t2 + t2 * h * v
@@ -113,6 +125,13 @@ def _mlstm_cell_tfla(n_c: float, L: float, h: int, k: int, v: int, causal_factor
     return float(h) * n_c * (recurrent + intra + cum_fgates + inter + combine)
 
 
+def _causal_factor(value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 < value <= 1.0:
+        raise ConfigError(f"causal_factor must be a number in (0, 1] (the share of an intra-chunk matrix a "
+                          f"kernel computes; upstream uses 0.75), got {value!r}")
+    return float(value)
+
+
 def mlstm_cell_flops(
     config: ModelConfig,
     context: int,
@@ -130,15 +149,15 @@ def mlstm_cell_flops(
     - ``tfla``: the recomputed count of the TFLA kernels; the intra-chunk matrices are multiplied by
       ``causal_factor`` when L > 64.
     """
-    if config.family != "xlstm":
+    if check_config(config, "mlstm_cell_flops").family != "xlstm":
         raise ConfigError("mlstm_cell_flops needs an xlstm config")
     L = config.xlstm.chunk_size
-    n_c = float(context // L)
+    n_c = float(whole_count("context", context, minimum=1) // L)
     h, k, v = config.n_heads, config.qk_head_dim, config.v_head_dim
     if mode == "first":
         return _mlstm_cell_first(n_c, float(L), h, k, v)
     if mode == "tfla":
-        return _mlstm_cell_tfla(n_c, float(L), h, k, v, causal_factor)
+        return _mlstm_cell_tfla(n_c, float(L), h, k, v, _causal_factor(causal_factor))
     raise ConfigError(f"mLSTM FLOP mode must be 'first' or 'tfla', got {mode!r}")
 
 
@@ -153,8 +172,8 @@ def flops_per_sequence(
     context: int | None = None,
     *,
     convention: Convention = "paper",
-    mlstm_mode: MLSTMMode = "first",
-    causal_factor: float = 0.75,
+    mlstm_mode: MLSTMMode | None = None,
+    causal_factor: float | None = None,
     include_embedding: bool = False,
 ) -> SequenceFlops:
     """Training FLOPs for one sequence, reproducing the paper's ``flops_fw/fwbw_per_sequence`` columns.
@@ -175,23 +194,34 @@ def flops_per_sequence(
         convention: "paper" (causal attention, ``distill_scaling``) or "chinchilla" (non-causal attention
             core as in Hoffmann et al.; the paper's ``isoflop_flops_chinchilla`` runs were planned with it).
             The mLSTM cell is counted the same way in both.
-        mlstm_mode: "first" (the paper's training count) or "tfla".
-        causal_factor: intra-chunk factor of the "tfla" mode for chunks > 64.
+        mlstm_mode: xLSTM only: "first" (the paper's training count; what None means) or "tfla".
+        causal_factor: xLSTM only: intra-chunk factor of the "tfla" mode for chunks > 64 (None: 0.75).
         include_embedding: also count the embedding as a matmul (2 T d |V|), as the Chinchilla paper does.
 
     Returns:
         SequenceFlops with ``forward``, ``forward_backward``, ``seq_mix_ratio``.
+
+    Raises:
+        ConfigError: a context that is not a whole number >= 1 (it is never truncated), an unknown convention
+            or mode, or ``mlstm_mode`` / ``causal_factor`` given for a Llama config (it has no mLSTM cell, so
+            they would be ignored).
     """
-    t = int(context if context is not None else config.context_length)
-    if t <= 0:
-        raise ConfigError(f"context must be a positive number of tokens, got {t}")
+    check_config(config, "flops_per_sequence")
+    t = whole_count("context", context if context is not None else config.context_length, minimum=1)
+    if config.family != "xlstm" and (mlstm_mode is not None or causal_factor is not None):
+        raise ConfigError(
+            f"mlstm_mode / causal_factor apply to the xLSTM's mLSTM cell, but this is a {config.family} config; "
+            f"leave them unset (the attention count follows `convention`)"
+        )
     if convention not in ("paper", "chinchilla"):
         raise ConfigError(f"convention must be 'paper' or 'chinchilla', got {convention!r}")
     tf = float(t)
     d, h, k, v = config.d_model, config.n_heads, config.qk_head_dim, config.v_head_dim
     if config.family == "xlstm":
         mixer_linear = 2 * tf * d * h * (2 * k + v + 2) + (2 * tf * d * h * v + tf * h * v) + 2 * tf * d * h * v
-        seq_mix = mlstm_cell_flops(config, t, mlstm_mode, causal_factor)
+        seq_mix = mlstm_cell_flops(
+            config, t, mlstm_mode or "first", 0.75 if causal_factor is None else causal_factor
+        )
     else:
         mixer_linear = 2 * tf * d * h * (2 * k + v) + 2 * tf * d * h * v
         mode = "distill_scaling" if convention == "paper" else "chinchilla"
@@ -206,11 +236,14 @@ def flops_per_sequence(
 def training_flops(config: ModelConfig, tokens: float, context: int | None = None, **kwargs) -> float:
     """Training compute C for ``tokens`` tokens in sequences of ``context`` (paper convention by default).
 
-    C = flops_fwbw_per_sequence x tokens / context (= per sequence x batch x steps). Keyword arguments go
-    to :func:`flops_per_sequence`.
+    C = flops_fwbw_per_sequence x tokens / context (= per sequence x batch x steps). ``tokens`` (D) may be
+    any finite number >= 0, or NaN for a missing value (a failed run's D), which gives NaN; ``context`` must be
+    a whole number. Keyword arguments go to :func:`flops_per_sequence`.
     """
+    missing = isinstance(tokens, numbers.Real) and not isinstance(tokens, bool) and math.isnan(tokens)
+    d = math.nan if missing else nonnegative_real("tokens", tokens)
     seq = flops_per_sequence(config, context, **kwargs)
-    return seq.forward_backward * float(tokens) / seq.context
+    return seq.forward_backward * d / seq.context
 
 
 def flops_6nd(n_params: float, tokens: float) -> float:
@@ -253,11 +286,11 @@ def _mlstm_cell_prefill(config: ModelConfig, t: float, causal_factor: float) -> 
 
 def prefill_flops(
     config: ModelConfig,
-    tokens: float,
+    tokens: int,
     batch: int = 1,
     *,
     convention: Literal["runtime_model", "training"] = "runtime_model",
-    mlstm_causal_factor: float = 0.75,
+    mlstm_causal_factor: float | None = None,
 ) -> float:
     """FLOPs to prefill ``tokens`` prompt tokens for ``batch`` sequences (time-to-first-token work).
 
@@ -266,18 +299,33 @@ def prefill_flops(
     attention core 2 x 0.65 x T^2 H (K + V + 2.5), the chunkwise mLSTM with causal factor 0.75 on the
     intra-chunk matrices, and logits for the last token only. ``training`` is batch x the forward pass of
     :func:`flops_per_sequence` (logits for every token).
+
+    Args:
+        config: the model.
+        tokens: prompt length T, a whole number >= 0 (never truncated).
+        batch: sequences, a whole number >= 1.
+        convention: "runtime_model" or "training".
+        mlstm_causal_factor: xLSTM, runtime model only: share of the intra-chunk matrices computed (None:
+            0.75, upstream's value). Giving it for a Llama config raises.
     """
-    if tokens < 0 or batch < 1:
-        raise ConfigError(f"need tokens >= 0 and batch >= 1, got tokens={tokens}, batch={batch}")
+    check_config(config, "prefill_flops")
+    n_tokens = whole_count("tokens", tokens)
+    n_seq = whole_count("batch", batch, minimum=1)
+    if config.family != "xlstm" and mlstm_causal_factor is not None:
+        raise ConfigError(f"mlstm_causal_factor applies to the xLSTM's mLSTM cell, but this is a {config.family} "
+                          f"config; leave it unset")
     if convention == "training":
-        return batch * flops_per_sequence(config, int(tokens)).forward if tokens else 0.0
+        if mlstm_causal_factor is not None:
+            raise ConfigError("mlstm_causal_factor belongs to the runtime-model count; the training count has none")
+        return n_seq * flops_per_sequence(config, n_tokens).forward if n_tokens else 0.0
     if convention != "runtime_model":
         raise ConfigError(f"convention must be 'runtime_model' or 'training', got {convention!r}")
-    t = float(tokens)
+    t = float(n_tokens)
     if config.family == "xlstm":
-        core = _mlstm_cell_prefill(config, t, mlstm_causal_factor)
+        factor = 0.75 if mlstm_causal_factor is None else _causal_factor(mlstm_causal_factor)
+        core = _mlstm_cell_prefill(config, t, factor)
     else:
         h, k, v = config.n_heads, config.qk_head_dim, config.v_head_dim
         core = 2 * _ATTN_CAUSAL * t * t * h * (k + v + 0.5 * _ATTN_SOFTMAX)
     last_logits = 2.0 * config.n_heads * config.v_head_dim * config.vocab_size
-    return float(batch) * (t * _backbone_per_token(config) + config.n_layers * core + last_logits)
+    return float(n_seq) * (t * _backbone_per_token(config) + config.n_layers * core + last_logits)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from xlstm_lab.accounting.params import count_params
+from xlstm_lab.accounting.validation import check_config, positive_real, whole_count
 from xlstm_lab.models.config import ConfigError, ModelConfig
 
 __all__ = [
@@ -16,22 +17,29 @@ __all__ = [
 ]
 
 
-def _check(tokens: float, batch: int) -> None:
-    if tokens < 0 or batch < 1:
-        raise ConfigError(f"need tokens >= 0 and batch >= 1, got tokens={tokens}, batch={batch}")
+def _counts(tokens: int, batch: int) -> tuple[int, int]:
+    """Whole token count >= 0 and batch >= 1 (never truncated: 100.5 tokens raises ConfigError)."""
+    return whole_count("tokens", tokens), whole_count("batch", batch, minimum=1)
+
+
+def _width(name: str, value: float) -> float | int:
+    """Bytes per element: kept an int when it is one (exact integer results), else a positive float."""
+    positive_real(name, value)
+    return value
 
 
 def weight_bytes(config: ModelConfig, dtype_bytes: int = 2) -> int:
     """Bytes of all parameters (N x dtype_bytes; bf16 = 2)."""
-    return count_params(config) * dtype_bytes
+    return count_params(check_config(config, "weight_bytes")) * _width("dtype_bytes", dtype_bytes)
 
 
 def kv_cache_bytes(config: ModelConfig, tokens: int, batch: int = 1, dtype_bytes: int = 2) -> int:
     """Transformer KV cache for ``tokens`` positions: 2 (K and V) x L_b x B x T x H x D x dtype_bytes."""
-    if config.family != "llama":
+    if check_config(config, "kv_cache_bytes").family != "llama":
         raise ConfigError("kv_cache_bytes is for the Transformer; use mlstm_state_bytes for xLSTM")
-    _check(tokens, batch)
-    return 2 * config.n_layers * batch * int(tokens) * config.n_heads * config.head_dim * dtype_bytes
+    tokens, batch = _counts(tokens, batch)
+    width = _width("dtype_bytes", dtype_bytes)
+    return 2 * config.n_layers * batch * tokens * config.n_heads * config.head_dim * width
 
 
 def mlstm_state_bytes(config: ModelConfig, batch: int = 1, state_dtype_bytes: int = 4) -> int:
@@ -40,17 +48,20 @@ def mlstm_state_bytes(config: ModelConfig, batch: int = 1, state_dtype_bytes: in
     Per head the cell keeps the matrix memory C (K x V), the normaliser n (K) and the stabiliser m (1),
     in float32 by default (as the paper's inference setup keeps it).
     """
-    if config.family != "xlstm":
+    if check_config(config, "mlstm_state_bytes").family != "xlstm":
         raise ConfigError("mlstm_state_bytes is for xLSTM; use kv_cache_bytes for the Transformer")
-    _check(0, batch)
+    _, batch = _counts(0, batch)
+    width = _width("state_dtype_bytes", state_dtype_bytes)
     k, v = config.qk_head_dim, config.v_head_dim
-    return config.n_layers * batch * config.n_heads * (k * v + k + 1) * state_dtype_bytes
+    return config.n_layers * batch * config.n_heads * (k * v + k + 1) * width
 
 
 def decode_state_bytes(
     config: ModelConfig, tokens: int, batch: int = 1, dtype_bytes: int = 2, state_dtype_bytes: int = 4
 ) -> int:
     """Decode-state memory after ``tokens`` tokens: the KV cache (Llama) or the mLSTM state (xLSTM)."""
+    check_config(config, "decode_state_bytes")
+    _counts(tokens, batch)  # checked for both families, though the xLSTM state ignores tokens
     if config.family == "llama":
         return kv_cache_bytes(config, tokens, batch, dtype_bytes)
     return mlstm_state_bytes(config, batch, state_dtype_bytes)
@@ -123,16 +134,19 @@ def decode_step_bytes(
 
     Args:
         config: the model.
-        tokens: context length T already in the cache (ignored by the xLSTM state).
-        batch: sequences decoded together.
+        tokens: context length T already in the cache (ignored by the xLSTM state); a whole number >= 0,
+            never truncated.
+        batch: sequences decoded together (a whole number >= 1).
         dtype_bytes: bytes per weight, activation and KV entry (bf16 = 2).
         state_dtype_bytes: bytes per mLSTM state entry (float32 = 4).
     """
-    _check(tokens, batch)
+    check_config(config, "decode_step_bytes")
+    tokens, batch = _counts(tokens, batch)
+    dtype_bytes = _width("dtype_bytes", dtype_bytes)
+    state_dtype_bytes = _width("state_dtype_bytes", state_dtype_bytes)
     if convention == "physical":
-        return _physical(config, int(tokens), batch, dtype_bytes, state_dtype_bytes)
+        return _physical(config, tokens, batch, dtype_bytes, state_dtype_bytes)
     if convention == "runtime_model":
-        if generation_length < 1:
-            raise ConfigError(f"generation_length must be >= 1, got {generation_length}")
-        return _runtime_model(config, int(tokens), batch, dtype_bytes, state_dtype_bytes, generation_length)
+        generation_length = whole_count("generation_length", generation_length, minimum=1)
+        return _runtime_model(config, tokens, batch, dtype_bytes, state_dtype_bytes, generation_length)
     raise ConfigError(f"convention must be 'physical' or 'runtime_model', got {convention!r}")

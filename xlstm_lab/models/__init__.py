@@ -10,11 +10,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from xlstm_lab.models.config import (
+    BACKEND_NAMES,
     FAMILIES,
     ConfigError,
     IncompatibleShapeError,
     LlamaOptions,
     ModelConfig,
+    ModelInputError,
     UnknownFamilyError,
     XLSTMOptions,
     default_d_ff,
@@ -32,9 +34,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "FAMILIES",
+    "BACKEND_NAMES",
     "ConfigError",
     "IncompatibleShapeError",
     "UnknownFamilyError",
+    "ModelInputError",
     "ShapeNotFoundError",
     "ModelConfig",
     "XLSTMOptions",

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 __all__ = [
     "Family",
     "FAMILIES",
+    "BACKEND_NAMES",
     "ConfigError",
     "UnknownFamilyError",
     "IncompatibleShapeError",
+    "ModelInputError",
     "XLSTMOptions",
     "LlamaOptions",
     "ModelConfig",
@@ -21,6 +24,10 @@ __all__ = [
 
 Family = Literal["xlstm", "llama"]
 FAMILIES: tuple[str, ...] = get_args(Family)
+
+BACKEND_NAMES: tuple[str, ...] = ("auto", "triton", "torch_chunkwise", "torch_parallel", "torch_recurrent")
+"""Values of ``XLSTMOptions.backend``: "auto" or a key of ``xlstm_lab.kernels.mlstm.BACKENDS`` (listed here so that
+configs stay torch-free; a test checks that the two lists agree)."""
 
 # The paper's runs use proj_factor 2.667 (not exactly 8/3): for d_model = 768 the xLSTM rounding
 # ceil(768 * 2.667) = 2049 -> 2112, whereas 8/3 would give exactly 2048.
@@ -37,6 +44,10 @@ class UnknownFamilyError(ConfigError):
 
 class IncompatibleShapeError(ConfigError):
     """Sizes that must divide each other do not (e.g. d_model by n_heads)."""
+
+
+class ModelInputError(ValueError):
+    """Tokens or a decode state passed to a built model do not fit it (shape, dtype, batch, layers)."""
 
 
 def default_d_ff(
@@ -66,10 +77,63 @@ def default_d_ff(
     return multiple_of * ((first + multiple_of - 1) // multiple_of)
 
 
-def _check_positive(owner: str, **values: float) -> None:
+_MAX_SIZE = 2**53
+
+
+def _int_field(owner: str, name: str, value: Any) -> int:
+    """A positive whole number given as any integral type (int, numpy.int64, ...), returned as a Python int."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ConfigError(
+            f"{owner}.{name} must be an int, got {value!r} ({type(value).__name__}); pass a whole number, e.g. "
+            f"int(value)"
+        )
+    if value <= 0:
+        raise ConfigError(f"{owner}.{name} must be positive, got {value!r}")
+    if value > _MAX_SIZE:
+        # the FLOP counts are float64: beyond 2**53 sizes stop being exact (and no model comes near)
+        raise ConfigError(f"{owner}.{name}={value!r} exceeds 2**53; give a realistic size")
+    return int(value)
+
+
+def _real_field(owner: str, name: str, value: Any, *, positive: bool = True) -> float:
+    """A finite real number (positive unless ``positive=False``), returned as a Python float."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ConfigError(f"{owner}.{name} must be a real number, got {value!r} ({type(value).__name__})")
+    try:
+        as_float = float(value)
+    except OverflowError:
+        as_float = math.inf
+    if not math.isfinite(as_float):
+        raise ConfigError(f"{owner}.{name} must be finite, got {value!r}")
+    if positive and not as_float > 0:
+        raise ConfigError(f"{owner}.{name} must be positive, got {value!r}")
+    return as_float
+
+
+def _normalise(obj: object, values: dict[str, Any]) -> None:
+    """Store validated (normalised) values on a frozen dataclass instance."""
     for name, value in values.items():
-        if isinstance(value, bool) or not value > 0:
-            raise ConfigError(f"{owner}.{name} must be positive, got {value!r}")
+        object.__setattr__(obj, name, value)
+
+
+def _choice(owner: str, name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if not isinstance(value, str) or value not in choices:
+        raise ConfigError(f"{owner}.{name} must be one of {choices}, got {value!r}")
+
+
+def _bias_range(value: Any) -> tuple[float, float]:
+    """``fgate_bias_init``: a pair (low, high) of finite reals with low <= high."""
+    owner = "XLSTMOptions.fgate_bias_init"
+    try:
+        pair = tuple(value) if not isinstance(value, (str, bytes)) else None
+    except TypeError:
+        pair = None
+    if pair is None or len(pair) != 2:
+        raise ConfigError(f"{owner} must be a pair (low, high), e.g. (3.0, 6.0), got {value!r}")
+    lo, hi = (_real_field(owner, part, x, positive=False) for part, x in zip(("low", "high"), pair, strict=True))
+    if not lo <= hi:
+        raise ConfigError(f"{owner} must be (low, high) with low <= high, got {(lo, hi)}")
+    return lo, hi
 
 
 @dataclass(frozen=True)
@@ -87,36 +151,39 @@ class XLSTMOptions:
     igate_bias_init: float = -10.0
     """Initial input-gate bias (a strongly negative bias starts with tiny input gates)."""
     fgate_bias_init: tuple[float, float] = (3.0, 6.0)
-    """Forget-gate biases are initialised linearly spaced over this range across heads."""
+    """Forget-gate biases are initialised linearly spaced over this (low, high) range across heads."""
     chunk_size: int = 64
-    """Chunk size of the chunkwise mLSTM kernel (also enters the paper's FLOP count)."""
+    """Chunk size L of the chunkwise mLSTM kernel (also enters the paper's FLOP count): a power of two >= 16,
+    the tile sizes the kernels take."""
     norm_eps: float = 1e-6
     """Epsilon of the RMS and per-head layer norms."""
     backend: str = "auto"
-    """Kernel backend passed to ``xlstm_lab.kernels.mlstm``."""
+    """Kernel backend passed to ``xlstm_lab.kernels.mlstm``: one of :data:`BACKEND_NAMES`."""
     normalizer_grad: Literal["exact", "detached"] = "exact"
     """Cell gradient convention: "exact", or "detached" (the denominator as a constant, as the paper's
     kernels did); see ``xlstm_lab.kernels.mlstm``."""
 
     def __post_init__(self) -> None:
-        _check_positive(
-            "XLSTMOptions",
-            qk_dim_factor=self.qk_dim_factor,
-            v_dim_factor=self.v_dim_factor,
-            chunk_size=self.chunk_size,
-            norm_eps=self.norm_eps,
-        )
-        if self.normalizer_grad not in ("exact", "detached"):
-            raise ConfigError(
-                f"XLSTMOptions.normalizer_grad must be 'exact' or 'detached', got {self.normalizer_grad!r}"
-            )
-        lo, hi = self.fgate_bias_init
-        if not lo <= hi:
-            raise ConfigError(f"XLSTMOptions.fgate_bias_init must be (low, high) with low <= high, got {(lo, hi)}")
+        owner = "XLSTMOptions"
+        values: dict[str, Any] = {
+            name: _real_field(owner, name, getattr(self, name))
+            for name in ("qk_dim_factor", "v_dim_factor", "norm_eps")
+        }
+        values["igate_bias_init"] = _real_field(owner, "igate_bias_init", self.igate_bias_init, positive=False)
+        values["fgate_bias_init"] = _bias_range(self.fgate_bias_init)
         for name in ("gate_soft_cap", "output_logit_soft_cap"):
             cap = getattr(self, name)
-            if cap is not None and not cap > 0:
-                raise ConfigError(f"XLSTMOptions.{name} must be positive or None, got {cap!r}")
+            values[name] = None if cap is None else _real_field(owner, name, cap)
+        chunk = _int_field(owner, "chunk_size", self.chunk_size)
+        if chunk < 16 or chunk & (chunk - 1):
+            raise ConfigError(
+                f"XLSTMOptions.chunk_size must be a power of two >= 16 (the chunkwise kernels tile by it), "
+                f"got {chunk}; use 16, 32, 64 or 128"
+            )
+        values["chunk_size"] = chunk
+        _choice(owner, "backend", self.backend, BACKEND_NAMES)
+        _choice(owner, "normalizer_grad", self.normalizer_grad, ("exact", "detached"))
+        _normalise(self, values)
 
 
 @dataclass(frozen=True)
@@ -129,14 +196,21 @@ class LlamaOptions:
     """Epsilon of the RMS norms."""
 
     def __post_init__(self) -> None:
-        _check_positive("LlamaOptions", rope_theta=self.rope_theta, norm_eps=self.norm_eps)
+        names = ("rope_theta", "norm_eps")
+        _normalise(self, {name: _real_field("LlamaOptions", name, getattr(self, name)) for name in names})
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     """Architecture of one language model; everything the models and the accounting need.
 
-    Derived sizes are properties. Use ``dataclasses.replace`` for variants.
+    Derived sizes are properties. Use ``dataclasses.replace`` for variants. Sizes may be given as any integer
+    type (``numpy.int64`` from a CSV included; not floats, not bools) and are stored as Python ints; options
+    given as numpy numbers are stored as Python floats, so equal configs compare and hash equal.
+
+    Raises:
+        ConfigError: (or its subclasses ``UnknownFamilyError``, ``IncompatibleShapeError``) for any field that
+            is invalid, with the field and the fix in the message.
     """
 
     family: Family
@@ -160,24 +234,15 @@ class ModelConfig:
     """Family options used when family == "llama"."""
 
     def __post_init__(self) -> None:
-        if self.family not in FAMILIES:
+        if not isinstance(self.family, str) or self.family not in FAMILIES:
             raise UnknownFamilyError(f"ModelConfig.family must be one of {FAMILIES}, got {self.family!r}")
-        for name in ("vocab_size", "d_model", "n_layers", "n_heads", "context_length"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise ConfigError(f"ModelConfig.{name} must be an int, got {value!r}")
-        _check_positive(
-            "ModelConfig",
-            vocab_size=self.vocab_size,
-            d_model=self.d_model,
-            n_layers=self.n_layers,
-            n_heads=self.n_heads,
-            context_length=self.context_length,
-        )
+        sizes = ("vocab_size", "d_model", "n_layers", "n_heads", "context_length")
+        values = {name: _int_field("ModelConfig", name, getattr(self, name)) for name in sizes}
         if self.d_ff is None:
-            object.__setattr__(self, "d_ff", default_d_ff(self.family, self.d_model))
-        elif not isinstance(self.d_ff, int) or isinstance(self.d_ff, bool) or self.d_ff <= 0:
-            raise ConfigError(f"ModelConfig.d_ff must be a positive int or None, got {self.d_ff!r}")
+            values["d_ff"] = default_d_ff(self.family, values["d_model"])
+        else:
+            values["d_ff"] = _int_field("ModelConfig", "d_ff", self.d_ff)
+        _normalise(self, values)
         if not isinstance(self.xlstm, XLSTMOptions) or not isinstance(self.llama, LlamaOptions):
             raise ConfigError("ModelConfig.xlstm / .llama must be XLSTMOptions / LlamaOptions instances")
         if self.d_model % self.n_heads:
@@ -195,7 +260,7 @@ class ModelConfig:
     def _check_xlstm_dims(self) -> None:
         for name, factor in (("qk", self.xlstm.qk_dim_factor), ("v", self.xlstm.v_dim_factor)):
             total = self.d_model * factor
-            if total != int(total) or int(total) % self.n_heads:
+            if not math.isfinite(total) or total != int(total) or int(total) % self.n_heads:
                 raise IncompatibleShapeError(
                     f"{name} width d_model*{name}_dim_factor={total} must be an integer divisible by "
                     f"n_heads={self.n_heads}; change n_heads or XLSTMOptions.{name}_dim_factor"

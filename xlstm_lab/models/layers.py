@@ -27,7 +27,12 @@ def soft_cap(x: torch.Tensor, cap: float | None) -> torch.Tensor:
 
 
 def small_init_(weight: torch.Tensor, dim: int) -> torch.Tensor:
-    """Normal init with std sqrt(2 / (5 dim)) ("small init", Nguyen & Salazar 2019), as in xLSTM-7B."""
+    """Normal init with std sqrt(2 / (5 dim)) ("small init", Nguyen & Salazar 2019).
+
+    The xLSTM-7B training code uses it for the embedding, the LM head, the q, k, v projections and the SwiGLU's
+    gate and up projections; its output, input and forget gate weights start at zero instead (see
+    ``xlstm_lab.models.xlstm``).
+    """
     return nn.init.normal_(weight, mean=0.0, std=math.sqrt(2.0 / (5.0 * dim)))
 
 

@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from xlstm_lab.models.config import ModelConfig
+from xlstm_lab.models.config import ModelConfig, ModelInputError
+from xlstm_lab.models.inputs import check_sequence_tokens, step_tokens
 from xlstm_lab.models.layers import RMSNorm, Rotary, SwiGLU, small_init_, wang_init_
 from xlstm_lab.models.state import KVCache
 
@@ -96,8 +97,20 @@ class LlamaModel(nn.Module):
             cache.advance(tokens.shape[1])
         return self.head(self.out_norm(x))
 
+    def _check_cache(self, cache: object, batch: int) -> None:
+        if not isinstance(cache, KVCache):
+            raise ModelInputError(f"the Transformer's decode state is a KVCache, got {type(cache).__name__}; "
+                                  f"start from model.init_state(batch) or model.prefill(tokens)")
+        if len(cache.keys) != len(self.blocks):
+            raise ModelInputError(f"the cache holds {len(cache.keys)} layers but the model has {len(self.blocks)}; "
+                                  f"pass a cache made by this model")
+        if cache.keys[0].shape[0] != batch:
+            raise ModelInputError(f"the cache is for a batch of {cache.keys[0].shape[0]} sequences but the tokens "
+                                  f"are for {batch}; decode the same batch the cache was made for")
+
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens: B x T (int64) -> logits: B x T x vocab."""
+        check_sequence_tokens(tokens, "forward")
         return self._run(tokens, None)
 
     def init_state(self, batch: int, device: torch.device | str | None = None, capacity: int | None = None) -> KVCache:
@@ -118,25 +131,36 @@ class LlamaModel(nn.Module):
         """Process a prompt and fill the cache.
 
         Args:
-            tokens: B x T token ids.
+            tokens: B x T token ids (integers), B, T >= 1.
             state: cache to extend (updated in place), or None for a new one.
 
         Returns:
             (logits B x T x vocab, the cache).
+
+        Raises:
+            ModelInputError: tokens not B x T integers, or a cache of another type, depth or batch.
         """
+        batch, length = check_sequence_tokens(tokens, "prefill")
         if state is None:
-            state = self.init_state(tokens.shape[0], capacity=max(tokens.shape[1], self.config.context_length))
+            state = self.init_state(batch, capacity=max(length, self.config.context_length))
+        self._check_cache(state, batch)
         return self._run(tokens, state), state
 
     def step(self, tokens: torch.Tensor, state: KVCache) -> tuple[torch.Tensor, KVCache]:
         """Decode one token per sequence (attends to all cached positions; cost grows with the context).
 
         Args:
-            tokens: B (or B x 1) token ids.
+            tokens: B (or B x 1) token ids: one per sequence.
             state: from ``init_state`` or ``prefill``; updated in place and returned.
 
         Returns:
             (logits B x vocab, the cache).
+
+        Raises:
+            ModelInputError: not one integer token per sequence (B x k with k > 1 goes to ``prefill``), or a
+                cache of another type, depth or batch.
         """
-        logits = self._run(tokens.reshape(-1, 1), state)
+        tokens = step_tokens(tokens)
+        self._check_cache(state, tokens.shape[0])
+        logits = self._run(tokens[:, None], state)
         return logits[:, 0], state

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -112,7 +113,13 @@ def _int(row: Mapping[str, Any], key: str) -> int:
     value = row[key]
     if value is None or (isinstance(value, float) and math.isnan(value)):
         raise ConfigError(f"row has no value for {key!r}; cannot build a config from it")
-    return int(value)
+    try:
+        whole = float(value).is_integer()
+    except (TypeError, ValueError, OverflowError):
+        whole = False
+    if not whole:  # CSV columns of sizes arrive as floats (768.0); never truncate a fractional one
+        raise ConfigError(f"row value {key}={value!r} is not a whole number; cannot build a config from it")
+    return int(value) if isinstance(value, numbers.Integral) else int(float(value))
 
 
 def config_from_runs_row(row: Mapping[str, Any]) -> ModelConfig:

@@ -4,20 +4,29 @@ Shapes: B batch, T time, H heads, K query/key head dim, V value head dim, d = d_
 One block is ``x + mLSTM(RMSNorm(x))`` then ``x + SwiGLU(RMSNorm(x))``; the mLSTM layer is
 
     q, k = W_q x, W_k x (H*K each);  v = W_v x (H*V);  o = sigmoid(W_o x) (H*V)
-    i, f = cap * tanh((W_i x + b_i) / cap), same for f          (one scalar per head and step)
+    i, f = cap * tanh((W_i x + b_i) / cap), same for f          (one scalar per head and step, float32)
     h = mLSTM cell(q, k, v, i, f)                               (B x H x T x V)
     y = W_out (o * MultiHeadLayerNorm(h))
 
 The cell applies exp to i and logsigmoid to f internally (stabilised); see ``xlstm_lab.kernels``.
+
+Initialisation and gate precision follow NX-AI's xLSTM-7B training code (``mLSTMLayerV1`` in NX-AI/xlstm-jax,
+config ``mLSTMv1_default``): W_q, W_k, W_v small init; W_o, W_i, W_f zero, so at the start every output gate
+is sigmoid(0) = 1/2 and the input and forget gates are their biases (i = -10, f linearly spaced over [3, 6]
+across heads); W_out Wang init. The gate pre-activations are computed in float32 even under bf16 autocast
+(the training code's ``gate_dtype: float32``): over T steps the cell sums T log-forget values, so a bf16 gate
+rounding error of ~1e-2 grows into an O(1) shift of the cumulative decay at T in the thousands.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from xlstm_lab.kernels import MLSTMState, mlstm, mlstm_step
-from xlstm_lab.models.config import ModelConfig
+from xlstm_lab.models.config import ModelConfig, ModelInputError
+from xlstm_lab.models.inputs import check_sequence_tokens, step_tokens
 from xlstm_lab.models.layers import (
     MultiHeadLayerNorm,
     RMSNorm,
@@ -54,8 +63,11 @@ class MLSTMLayer(nn.Module):
 
     def _init(self, config: ModelConfig) -> None:
         d = config.d_model
-        for lin in (self.q, self.k, self.v, self.ogate, self.igate, self.fgate):
+        for lin in (self.q, self.k, self.v):
             small_init_(lin.weight, d)
+        # as the xLSTM-7B training code: output, input and forget gates start from their biases alone
+        for lin in (self.ogate, self.igate, self.fgate):
+            nn.init.zeros_(lin.weight)
         wang_init_(self.out.weight, config.v_dim, config.n_layers)
         with torch.no_grad():
             # i bias -10: input gates start almost closed; f bias in [3, 6]: forget gates start near 1
@@ -64,7 +76,19 @@ class MLSTMLayer(nn.Module):
             self.fgate.bias.copy_(torch.linspace(lo, hi, self.n_heads))
 
     def _gates(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return soft_cap(self.igate(x), self.gate_soft_cap), soft_cap(self.fgate(x), self.gate_soft_cap)
+        """Capped input and forget gate pre-activations, (..., H) each, in float32 (float64 for float64 x).
+
+        Autocast is switched off here: under ``torch.autocast(bfloat16)`` the gate projections would run, and
+        return, in bf16 (see the module docstring for why that matters).
+        """
+        dtype = torch.promote_types(x.dtype, torch.float32)
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            x_g = x.to(dtype)
+            gates = []
+            for lin in (self.igate, self.fgate):
+                pre = F.linear(x_g, lin.weight.to(dtype), lin.bias.to(dtype))
+                gates.append(soft_cap(pre, self.gate_soft_cap))
+        return gates[0], gates[1]
 
     def forward(self, x: torch.Tensor, state: MLSTMState | None = None) -> tuple[torch.Tensor, MLSTMState]:
         """x: B x T x d -> (y: B x T x d, last cell state)."""
@@ -143,8 +167,23 @@ class XLSTMModel(nn.Module):
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
         return soft_cap(self.head(self.out_norm(x)), self.config.xlstm.output_logit_soft_cap)
 
+    def _check_state(self, state: object, batch: int) -> None:
+        if not isinstance(state, RecurrentState):
+            raise ModelInputError(f"the xLSTM's decode state is a RecurrentState, got {type(state).__name__}; "
+                                  f"start from model.init_state(batch) or model.prefill(tokens)")
+        if not state.layers:
+            return
+        if len(state.layers) != len(self.blocks):
+            raise ModelInputError(f"the state holds {len(state.layers)} layers but the model has "
+                                  f"{len(self.blocks)}; pass a state made by this model")
+        state_batch = state.layers[0].C.shape[0]
+        if state_batch != batch:
+            raise ModelInputError(f"the state is for a batch of {state_batch} sequences but the tokens are for "
+                                  f"{batch}; decode the same batch the state was made for")
+
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens: B x T (int64) -> logits: B x T x vocab."""
+        check_sequence_tokens(tokens, "forward")
         return self.prefill(tokens)[0]
 
     def init_state(
@@ -167,12 +206,18 @@ class XLSTMModel(nn.Module):
         """Process a prompt (chunkwise), optionally continuing from ``state``.
 
         Args:
-            tokens: B x T token ids.
+            tokens: B x T token ids (integers), B, T >= 1.
             state: decode state to continue from, or None to start fresh.
 
         Returns:
             (logits B x T x vocab, state after the last token).
+
+        Raises:
+            ModelInputError: tokens not B x T integers, or a state of another type, depth or batch.
         """
+        batch, _ = check_sequence_tokens(tokens, "prefill")
+        if state is not None:
+            self._check_state(state, batch)
         x = self.embedding(tokens)
         previous = state.layers if state is not None and state.layers else [None] * len(self.blocks)
         new_layers = []
@@ -186,13 +231,19 @@ class XLSTMModel(nn.Module):
         """Decode one token per sequence with the recurrent cell (O(1) in the context length).
 
         Args:
-            tokens: B (or B x 1) token ids.
+            tokens: B (or B x 1) token ids: one per sequence.
             state: from ``init_state`` or ``prefill``.
 
         Returns:
             (logits B x vocab, new state).
+
+        Raises:
+            ModelInputError: not one integer token per sequence (B x k with k > 1 goes to ``prefill``), or a
+                state of another type, depth or batch.
         """
-        x = self.embedding(tokens.reshape(-1))
+        tokens = step_tokens(tokens)
+        self._check_state(state, tokens.shape[0])
+        x = self.embedding(tokens)
         if not state.layers:
             state = self.init_state(x.shape[0], device=x.device)
         new_layers = []
