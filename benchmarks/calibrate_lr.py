@@ -13,6 +13,10 @@ and the cells within ``--noise`` (default 0.02 nats, the issue's seed noise near
 table says where they sit. Results: benchmarks/results/calibrate_lr_<date>.json with provenance (date, commit,
 device, versions, threads) and every run (status, loss, steps, tokens/s).
 
+Every run is trained through the lab's run store (``xlstm_lab.runs``, default ``runs/calibrate_lr.sqlite``), so a
+killed calibration (``kill -9`` included) resumes where it stopped when the same command is run again, and the
+runs can be exported like any sweep's (``xlstm-lab runs export --store runs/calibrate_lr.sqlite --csv out.csv``).
+
 Cost on an idle 2-core CPU: roughly 1-4 minutes per run at 1e12 FLOPs, so the default grid (80 runs) takes a few
 hours; run it on an idle machine (two trainings sharing two cores slow down ~10x).
 """
@@ -23,6 +27,7 @@ import argparse
 import datetime
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -42,19 +47,28 @@ def _config(family: str, d: int, ctx: int):
     return ModelConfig(family, 256, d, 2, heads, default_d_ff(family, d, multiple_of=16), context_length=ctx)
 
 
-def _run(config, budget, lr, batch, seed, corpus, min_steps) -> dict:
-    from xlstm_lab.train import PlanError, RunSpec, train
+def _planned(config, budget, lr, batch, seed, corpus, min_steps):
+    """(PlannedRun, None) for a grid point, or (None, the planner's refusal) when the budget cannot be spent."""
+    from xlstm_lab.runs import PlannedRun
+    from xlstm_lab.train import PlanError, RunSpec, plan_run
 
-    spec = RunSpec(config, budget, lr, batch, seed, corpus_sha256=corpus.sha256)
-    row = {"family": config.family, "d_model": config.d_model, "budget": budget, "lr": lr, "batch": batch,
-           "tokens_per_step": batch * config.context_length, "seed": seed, "key": spec.key()}
+    spec = RunSpec(config, budget, lr, batch, seed, corpus_sha256=corpus.sha256,
+                   extra={"calibration": "lr x batch"})
     try:
-        result = train(spec, corpus=corpus, progress=False, min_steps=min_steps)
+        plan = plan_run(config, budget, batch_size=batch, train_tokens=len(corpus.train), min_steps=min_steps)
     except PlanError as exc:
-        return {**row, "status": "skipped", "error": str(exc)}
-    return {**row, "status": result.status, "val_loss": result.val_loss, "N": result.plan.n_params,
-            "steps": result.plan.steps, "tokens_per_s": result.tokens_per_s, "wall_s": result.wall_s,
-            "error": result.error}
+        return None, str(exc)
+    return PlannedRun(spec, plan), None
+
+
+def _row(config, budget, lr, batch, seed, record, refusal) -> dict:
+    row = {"family": config.family, "d_model": config.d_model, "budget": budget, "lr": lr, "batch": batch,
+           "tokens_per_step": batch * config.context_length, "seed": seed}
+    if record is None:
+        return {**row, "status": "skipped", "error": refusal}
+    return {**row, "key": record.key, "status": record.status, "val_loss": record.val_loss, "N": record.n_params,
+            "steps": record.plan.steps, "tokens_per_s": record.tokens_per_s, "wall_s": record.wall_s,
+            "device": record.device, "error": record.error}
 
 
 def _table(rows: list[dict], lrs: list[float], batches: list[int], noise: float, rule: tuple[float, int]) -> str:
@@ -93,17 +107,16 @@ def main(argv=None) -> int:
     ap.add_argument("--ctx", type=int, default=256)
     ap.add_argument("--d", type=int, default=None, help="d_model for every budget (default: per budget)")
     ap.add_argument("--noise", type=float, default=0.02, help="nats: cells this close to the best count as tied")
-    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: the usable cores)")
+    ap.add_argument("--store", default=None, help="run store (default runs/calibrate_lr.sqlite; resumes)")
     ap.add_argument("--tiny", action="store_true", help="toy corpus, d 16, ctx 32, a 2 x 2 grid; nothing written")
     ap.add_argument("--json", default=None, help="output (default benchmarks/results/calibrate_lr_<date>.json)")
     args = ap.parse_args(argv)
     import torch
-    from tqdm.auto import tqdm
 
+    from xlstm_lab.runs import LocalExecutor, RunStore, SweepPlan, records_frame, run_sweep
     from xlstm_lab.train import default_batch_size, default_lr
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     families = args.families.split(",")
     budgets = [float(b) for b in args.budgets.split(",")]
     lrs = [float(x) for x in args.lrs.split(",")]
@@ -114,11 +127,22 @@ def main(argv=None) -> int:
         budgets, lrs, batches, ctx, min_steps = [2e9], [3e-3, 3e-2], [2, 4], 32, 10
     corpus = _corpus(args.tiny)
     grid = [(f, c, lr, b, s) for f in families for c in budgets for lr in lrs for b in batches for s in seeds]
-    rows = []
-    start = time.perf_counter()
-    for family, budget, lr, batch, seed in tqdm(grid, desc="calibration runs", unit="run"):
+    points = []
+    for family, budget, lr, batch, seed in grid:
         d = 16 if args.tiny else (args.d or SHAPE_FOR_BUDGET.get(budget, 48))
-        rows.append(_run(_config(family, d, ctx), budget, lr, batch, seed, corpus, min_steps))
+        config = _config(family, d, ctx)
+        points.append((config, budget, lr, batch, seed, *_planned(config, budget, lr, batch, seed, corpus,
+                                                                   min_steps)))
+    runs = tuple(p[5] for p in points if p[5] is not None)
+    store_path = Path(args.store) if args.store else (
+        Path(tempfile.mkdtemp()) / "tiny.sqlite" if args.tiny else REPO / "runs" / "calibrate_lr.sqlite")
+    start = time.perf_counter()
+    print(f"{len(runs)} runs ({len(points) - len(runs)} grid points cannot be planned) in store {store_path}")
+    run_sweep(store_path, SweepPlan("calibrate_lr", runs, corpus=corpus, min_steps=min_steps),
+              executor=LocalExecutor(threads=args.threads, corpus=corpus, progress=False))
+    with RunStore(store_path) as store:
+        records = [None if p[5] is None else store.get(p[5].key) for p in points]
+    rows = [_row(*p[:5], rec, p[6]) for p, rec in zip(points, records, strict=True)]
     for family in families:
         for budget in budgets:
             sel = [r for r in rows if r["family"] == family and r["budget"] == budget]
@@ -126,17 +150,21 @@ def main(argv=None) -> int:
             n = next((r["N"] for r in sel if "N" in r), "?")
             print(f"\n{family}, d_model {config.d_model} (N = {n}), budget {budget:.3g} FLOPs, ctx {ctx}:")
             print(_table(sel, lrs, batches, args.noise, (default_lr(config), default_batch_size(config))))
-    print(f"\n{len(rows)} runs in {time.perf_counter() - start:.0f} s")
+    print(f"\n{len(runs)} runs ready after {time.perf_counter() - start:.0f} s in this session "
+          "(runs finished by an earlier session were not retrained)")
     if args.tiny and not args.json:
         print("tiny run: nothing written")
         return 0
     out = Path(args.json) if args.json else REPO / "benchmarks" / "results" / (
         f"calibrate_lr_{datetime.date.today():%Y%m%d}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"provenance": _provenance(f"cpu ({torch.get_num_threads()} threads)"), "args": vars(args),
+    device = next((r["device"] for r in rows if r.get("device")), f"cpu ({torch.get_num_threads()} threads)")
+    payload = {"provenance": _provenance(device), "args": vars(args), "store": str(store_path),
                "command": " ".join(sys.argv), "context": ctx, "rows": rows}
     out.write_text(json.dumps(payload, indent=1, allow_nan=True) + "\n")
-    print(f"wrote {out}")
+    table = out.with_suffix(".csv")  # the runs as the store exports them (xlstm-lab runs export's columns)
+    records_frame([r for r in records if r is not None]).to_csv(table, index=False)
+    print(f"wrote {out} and {table}")
     return 0
 
 
