@@ -62,10 +62,23 @@ def test_missing_file_and_bad_csv(capsys, tmp_path):
 
 
 def test_fit_error_is_reported_not_raised(capsys):
-    """Without filters runs.csv has failed runs with NaN N: the InvalidInputError becomes one line on stderr."""
-    rc = main(["fit", "isoflop", str(RUNS_CSV)])
+    """Without repo_selected, the ctx-8192 Llama runs include failed runs with NaN N: the InvalidInputError
+    becomes one line on stderr."""
+    rc = main(["fit", "isoflop", str(RUNS_CSV), "--where", "family=llama", "--where", "context_length=8192"])
     _, err = capsys.readouterr()
     assert rc == 2 and err.startswith("xlstm-lab: error: fit_isoflop") and "NaN" in err
+
+
+@pytest.mark.parametrize("fit", ["isoflop", "parametric"])
+def test_a_file_mixing_families_or_contexts_is_refused(fit, capsys):
+    """Pooling two families (or two contexts) into one law would be silently wrong: exit 2 with the --where fix."""
+    assert main(["fit", fit, str(RUNS_CSV)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "mixes 2 values of family (llama, xlstm_mlstm_v1)" in err
+    assert "--where family=llama" in err
+    assert main(["fit", fit, str(RUNS_CSV), "--where", "family=llama"]) == 2
+    err = capsys.readouterr().err
+    assert "mixes 3 values of context_length (16384, 2048, 8192)" in err and "--where context_length=16384" in err
 
 
 def test_bad_where_and_usage(capsys):
@@ -214,7 +227,7 @@ def test_bad_rows_are_named_by_their_csv_line(capsys, tmp_path):
     runs = runs.astype({"val_loss": object})
     runs.loc[7, "val_loss"] = "diverged"
     runs.to_csv(path, index=False)
-    assert main(["fit", "parametric", str(path)]) == 2
+    assert main(["fit", "parametric", str(path), "--where", "family=llama"]) == 2
     err = capsys.readouterr().err
     assert "loss (column 'val_loss') must be numeric" in err and "'diverged'" in err and "CSV line 9;" in err
 

@@ -17,6 +17,9 @@ __all__ = ["register"]
 _DEFAULTS = {"n_col": "N_params", "d_col": "D_tokens", "c_col": "C_flops_training"}
 # Tried in order when --loss-col is not given: the paper's runs, then the lab's run store (nats per byte).
 _LOSS_COLUMNS = ("val_dclm_loss", "val_loss")
+# A law is fitted to one family at one context: a file that mixes them (a store's export after a two-family or a
+# context sweep, the paper's runs.csv) must be narrowed with --where, never pooled into one parabola per budget.
+_ONE_VALUE_COLUMNS = ("family", "context_length")
 
 
 def _add_common(p: argparse.ArgumentParser, *, c_col: bool) -> None:
@@ -96,7 +99,18 @@ def _read(args: argparse.Namespace, needed: list[str]) -> tuple[pd.DataFrame, st
         raise CliError(f"column(s) {missing} not in {args.file}; available columns: {list(df.columns)}.{hint}")
     if df.empty:
         raise CliError(f"no rows left in {args.file} after the --where filters {args.where}")
+    for col in _ONE_VALUE_COLUMNS:
+        values = sorted(df[col].dropna().astype(str).unique()) if col in df.columns else []
+        if len(values) > 1:
+            shown = ", ".join(values[:6]) + (", ..." if len(values) > 6 else "")
+            raise CliError(f"{args.file} mixes {len(values)} values of {col} ({shown}); a scaling law is fitted to "
+                           f"one {col} at a time: add --where {col}={values[0]} (one run of the command per value)")
     return df, loss_col
+
+
+def _cli_words(text: str) -> str:
+    """A fitter's advice with its keyword arguments spelt as this command's flags."""
+    return text.replace("(on_no_minimum='skip')", "(--on-no-minimum skip)").replace(" with C in c_range=None", " (no --c-range given)")
 
 
 def _status_warning(status: str, advice: str) -> None:
@@ -118,11 +132,14 @@ def _run_isoflop(args: argparse.Namespace) -> tuple[dict, str, int]:
     d_col = None if args.no_d else args.d_col
     cols = [args.n_col, args.c_col] + ([d_col] if d_col else []) + ([args.budget_col] if args.budget_col else [])
     df, loss_col = _read(args, cols)
-    res = fit_isoflop(
-        df, n_col=args.n_col, d_col=d_col, c_col=args.c_col, loss_col=loss_col,
-        budget_col=args.budget_col, c_range=tuple(args.c_range) if args.c_range else None,
-        on_no_minimum=args.on_no_minimum, conf=args.level, exclude_budgets=tuple(args.exclude_budget),
-    )
+    try:
+        res = fit_isoflop(
+            df, n_col=args.n_col, d_col=d_col, c_col=args.c_col, loss_col=loss_col,
+            budget_col=args.budget_col, c_range=tuple(args.c_range) if args.c_range else None,
+            on_no_minimum=args.on_no_minimum, conf=args.level, exclude_budgets=tuple(args.exclude_budget),
+        )
+    except _fit_errors() as exc:  # the library's advice, in the command line's words
+        raise CliError(_cli_words(str(exc))) from None
     out = {"file": args.file, "n_runs": len(df), **res.to_dict()}
     shown = res.optima.drop(columns=[c for c in ("D_opt", "D_opt_lo", "D_opt_hi") if d_col is None])
     with pd.option_context("display.float_format", "{:.4g}".format, "display.width", 200,
@@ -133,11 +150,13 @@ def _run_isoflop(args: argparse.Namespace) -> tuple[dict, str, int]:
                  _law_line("N_opt", res.n_opt)]
     if d_col is not None:
         lines.append(_law_line("D_opt", res.d_opt))
-    lines += [f"note: {n}" for n in res.notes]
+    lines += [f"note: {_cli_words(n)}" for n in res.notes]
     if res.status != "ok":
         advice = {"skipped_budgets": f"{len(res.skipped)} budget(s) skipped ({', '.join(b for b, _ in res.skipped)}); "
                                      "see the notes, extend those grids or drop them with --exclude-budget",
-                  "no_power_law": "fewer than 2 budgets in --c-range, so no power law; widen --c-range"}
+                  "no_power_law": ("fewer than 2 budgets in --c-range, so no power law; widen --c-range"
+                                   if args.c_range else "fewer than 2 budgets fitted, so no power law; see the notes "
+                                   "and add budgets")}
         _status_warning(res.status, advice.get(res.status, "see the notes"))
     return out, "\n".join(lines), 0 if res.status == "ok" else 3
 
