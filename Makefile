@@ -16,7 +16,7 @@ P ?=
 help:
 	@echo "make book      build the book, executing every chapter (prints the path of index.html)"
 	@echo "make test      run the whole test suite (builds the book first if it is out of date)"
-	@echo "make bench     CPU benchmarks (fitter speed-up, mLSTM backends)"
+	@echo "make bench     CPU benchmarks (fitter speed-up, mLSTM backends, trainer overhead ratio)"
 	@echo "make notebooks write notebooks/*.ipynb from the jupytext sources (for papermill)"
 	@echo "make chapter CH=<name> P=params.yaml   execute one chapter with papermill into _build/papermill/"
 
@@ -57,6 +57,7 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_fit.py
 	$(BIN)/python benchmarks/bench_mlstm_cpu.py
+	$(BIN)/python benchmarks/bench_train.py --sections overhead --json _build/bench/bench_train_overhead.json
 
 clean:
 	rm -rf _build notebooks/*.ipynb $(BUNDLE)
