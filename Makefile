@@ -5,9 +5,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BUNDLE := book/_static/vega-bundle.js
+# MathJax 3.2.2, fetched from PyPI and checked against a pinned sha256 (book/fetch_mathjax.py); never committed.
+MATHJAX := book/_static/mathjax/tex-chtml.js
 BOOK_INDEX := _build/html/index.html
 CHAPTERS := $(wildcard notebooks/*.md)
-BOOK_SOURCES := $(CHAPTERS) $(wildcard notebooks/params/*.yaml) $(shell find book xlstm_lab -name '*.md' -o -name '*.py' -o -name '*.csv' 2>/dev/null | grep -v _static) _config.yml _toc.yml
+BOOK_SOURCES := $(CHAPTERS) $(wildcard notebooks/params/*.yaml) $(shell find book xlstm_lab -name '*.md' -o -name '*.py' -o -name '*.csv' -o -name '*.bib' 2>/dev/null | grep -v _static) _config.yml _toc.yml
 CH ?=
 P ?=
 
@@ -30,7 +32,10 @@ $(STAMP): pyproject.toml
 $(BUNDLE): $(STAMP)
 	$(BIN)/python -m xlstm_lab.plots.bundle $(BUNDLE)
 
-$(BOOK_INDEX): $(STAMP) $(BUNDLE) $(BOOK_SOURCES)
+$(MATHJAX): $(STAMP) book/fetch_mathjax.py
+	$(BIN)/python book/fetch_mathjax.py book/_static/mathjax
+
+$(BOOK_INDEX): $(STAMP) $(BUNDLE) $(MATHJAX) $(BOOK_SOURCES)
 	rm -rf _build/html _build/jupyter_execute _build/.doctrees
 	XLSTM_LAB_BOOK=1 $(BIN)/jupyter-book build --all -W -n --keep-going --path-output . .
 	@test -f $(BOOK_INDEX)
@@ -60,4 +65,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_train.py --sections overhead --json _build/bench/bench_train_overhead.json
 
 clean:
-	rm -rf _build notebooks/*.ipynb $(BUNDLE)
+	rm -rf _build notebooks/*.ipynb $(BUNDLE) book/_static/mathjax
