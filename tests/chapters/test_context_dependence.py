@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from xlstm_lab import anchors
 from xlstm_lab.chapters import context_dependence as cdep
@@ -15,7 +16,7 @@ CTX_RANGE = (5e18, 5e19)  # the paper's context-study range (3 budgets)
 
 @pytest.fixture(scope="module")
 def fits():
-    return cdep.context_fits(CTX_RANGE, n_bootstrap=30, seed=0)
+    return cdep.context_fits(CTX_RANGE)
 
 
 def test_every_released_grid_is_recomputed_and_the_rest_published(fits):
@@ -58,6 +59,20 @@ def test_context_effect_at_1e19_is_the_budget_vertex(fits):
     assert n[("llama", 2048)] > n[("llama", 8192)] > n[("llama", 16384)]
     assert abs(n[("xlstm", 16384)] / n[("xlstm", 2048)] - 1) < 0.1
     assert np.isnan(at.loc[("xlstm", 2048), "lo"])  # published laws carry no interval
+
+
+def test_law_value_interval_is_the_ols_mean_response_interval(fits):
+    """lo, hi recomputed from the budgets' optima alone: exp(x0ᵀβ ± t·sqrt(s²·x0ᵀ(XᵀX)⁻¹x0)), 3 budgets, 1 dof."""
+    at = cdep.n_opt_at_budget(fits, 1e19).set_index(["family", "ctx"])
+    for key in (("llama", 2048), ("llama", 16384), ("xlstm", 16384)):
+        o = fits[key].fit.optima[fits[key].fit.optima["in_fit_range"]]
+        X = np.column_stack([np.ones(len(o)), np.log(o["C"])])
+        beta, *_ = np.linalg.lstsq(X, np.log(o["N_opt"]), rcond=None)
+        resid = np.log(o["N_opt"]) - X @ beta
+        v = np.array([1.0, np.log(1e19)])
+        half = stats.t.ppf(0.975, len(o) - 2) * np.sqrt(resid @ resid / (len(o) - 2) * v @ np.linalg.inv(X.T @ X) @ v)
+        assert at.loc[key, "lo"] == pytest.approx(np.exp(v @ beta - half), rel=1e-9)
+        assert at.loc[key, "hi"] == pytest.approx(np.exp(v @ beta + half), rel=1e-9)
 
 
 def test_n_opt_at_a_budget_without_a_released_grid(fits):

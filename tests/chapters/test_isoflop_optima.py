@@ -8,6 +8,8 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
+from scipy.optimize import brentq
 
 from xlstm_lab import anchors
 from xlstm_lab.chapters import compute_loss_plane as plane
@@ -42,12 +44,12 @@ def _synthetic_runs(k: float, a: float, kd: float, ad: float, budgets=(6e18, 1e1
 
 @pytest.fixture(scope="module")
 def llama8192():
-    return iso.grid_laws("llama", 8192, c_range=MAIN, n_bootstrap=40, seed=0)
+    return iso.grid_laws("llama", 8192, c_range=MAIN)
 
 
 @pytest.fixture(scope="module")
 def xlstm16384():
-    return iso.grid_laws("xlstm", 16384, c_range=MAIN, n_bootstrap=0)
+    return iso.grid_laws("xlstm", 16384, c_range=MAIN)
 
 
 # ------------------------------------------------------------------------------------------- golden laws
@@ -81,8 +83,8 @@ def test_optima_table_matches_the_cards_self_check(llama8192):
 
 
 def test_missing_xlstm_grid_falls_back_to_the_published_law():
-    g = iso.grid_laws("xlstm", 8192, c_range=MAIN, n_bootstrap=10)
-    assert g.source == "published" and g.fit is None and g.boot is None
+    g = iso.grid_laws("xlstm", 8192, c_range=MAIN)
+    assert g.source == "published" and g.fit is None
     assert g.prefix == "isoflop.main.xlstm.ctx8192"
     assert (g.n_law.k, g.n_law.a) == (0.012045, 0.5473)
     assert not anchors.PAPER[f"{g.prefix}.n_opt.a"].in_data
@@ -132,14 +134,72 @@ def test_compute_optimal_table_carries_paper_columns_and_intervals(llama8192):
     tab = iso.compute_optimal_table([1e8, 1e9, 7e10], [llama8192, iso.published_laws("xlstm", 8192, MAIN)])
     assert list(tab["size"][:3]) == ["100M", "1B", "70B"]
     one_b = tab[(tab["size"] == "1B") & (tab["law"] == "Transformer 8192 (ours)")].iloc[0]
-    assert one_b["C_paper"] == 1.78e20 and one_b["C_lo"] < one_b["C"] < one_b["C_hi"]
+    assert one_b["C_paper"] == 1.78e20 and one_b["C_lo"] < one_b["C"] < one_b["C_hi"] and one_b["C_note"] == ""
     assert tab.loc[tab["size"] == "70B", "C_paper"].isna().all()
+    assert tab.loc[tab["law"] == "xLSTM 8192 (paper)", "C_lo"].isna().all()  # published law: no runs, no interval
+    assert not {"D_over_N_lo", "D_over_N_hi"} & set(tab.columns)  # D/N has no interval (see the docstring)
     wide = iso.compute_optimal_wide(tab, "C")
     assert list(wide["size"]) == ["100M", "1B", "70B"]
     assert {"Transformer 8192 (ours)", "Transformer 8192 (ours) 95%", "Transformer 8192 paper table",
             "xLSTM 8192 (paper)", "xLSTM 8192 paper table"} <= set(wide.columns)
+    assert "xLSTM 8192 (paper) 95%" not in wide.columns
+    assert not any(c.endswith("95%") for c in iso.compute_optimal_wide(tab, "D_over_N").columns)
     with pytest.raises(InvalidInputError):
         iso.compute_optimal_wide(tab, "D")
+
+
+def _fieller_reference(c: np.ndarray, n_opt: np.ndarray, n0: float) -> tuple[float, float]:
+    """The compute interval by its definition, from the optima alone: the C at which the 95% mean-response interval
+    of ln N*(C) (design-matrix OLS, t with n - 2 dof) touches ln n0, found by root-finding."""
+    X = np.column_stack([np.ones(c.size), np.log(c)])
+    beta, *_ = np.linalg.lstsq(X, np.log(n_opt), rcond=None)
+    resid = np.log(n_opt) - X @ beta
+    cov = float(resid @ resid) / (c.size - 2) * np.linalg.inv(X.T @ X)
+    t = stats.t.ppf(0.975, c.size - 2)
+
+    def gap(lnc: float, lower: bool) -> float:
+        v = np.array([1.0, lnc])
+        half = t * math.sqrt(v @ cov @ v)
+        return v @ beta + half - math.log(n0) if lower else math.log(n0) - (v @ beta - half)
+
+    centre = (math.log(n0) - beta[0]) / beta[1]
+    return (math.exp(brentq(gap, centre - 30, centre, args=(True,), xtol=1e-12)),
+            math.exp(brentq(gap, centre, centre + 30, args=(False,), xtol=1e-12)))
+
+
+@pytest.mark.parametrize("label", ["Transformer 8192 (ours)", "xLSTM 16384 (ours)"])
+def test_compute_interval_is_fiellers_set_through_the_optima(llama8192, xlstm16384, label):
+    tab = iso.compute_optimal_table([1e8, 1e9, 8e9], [llama8192, xlstm16384])
+    g = {"Transformer 8192 (ours)": llama8192, "xLSTM 16384 (ours)": xlstm16384}[label]
+    o = g.fit.optima[g.fit.optima["in_fit_range"]]
+    for _, row in tab[tab["law"] == label].iterrows():
+        lo, hi = _fieller_reference(o["C"].to_numpy(), o["N_opt"].to_numpy(), row["N"])
+        assert row["C_lo"] == pytest.approx(lo, rel=1e-8) and row["C_hi"] == pytest.approx(hi, rel=1e-8)
+
+
+def test_an_insignificant_exponent_gives_an_unbounded_compute_interval():
+    # Optima that do not grow with C (1.0, 1.3, 0.9, 1.2 x 1e8): the exponent is not significant at 95%.
+    budgets = (6e18, 1e19, 3e19, 1e20)
+    runs = pd.concat([_synthetic_runs(m * 1e8, 0.0, 60.0, 0.42, (c,)) for m, c in
+                      zip((1.0, 1.3, 0.9, 1.2), budgets)], ignore_index=True)
+    fit = _fit(runs, MAIN)
+    g = iso.GridLaws("llama", 8192, "recomputed", iso.Law.from_fit(fit.n_opt), iso.Law.from_fit(fit.d_opt), None, fit)
+    tab = iso.compute_optimal_table([1e8], [g])
+    assert tab[["C_lo", "C_hi"]].isna().all().all() and "not significant" in tab.loc[0, "C_note"]
+    assert iso.compute_optimal_wide(tab, "C").loc[0, "Transformer 8192 (ours) 95%"] == "unbounded"
+    # Two budgets: no residual degrees of freedom, so no interval at all (not "unbounded").
+    two = _fit(runs[runs["isoflop_bucket"].isin(["6e+18", "1e+20"])], MAIN)
+    g2 = iso.GridLaws("llama", 8192, "recomputed", iso.Law.from_fit(two.n_opt), iso.Law.from_fit(two.d_opt), None, two)
+    tab2 = iso.compute_optimal_table([1e8], [g2])
+    assert "no residual degrees of freedom" in tab2.loc[0, "C_note"]
+    assert iso.compute_optimal_wide(tab2, "C").loc[0, "Transformer 8192 (ours) 95%"] == "–"
+
+
+def test_span_formats_intervals():
+    assert iso._span(1.47e20, 1.96e20) == "1.47–1.96e20"
+    assert iso._span(3.0, 5.5) == "3–5.5"
+    assert iso._span(2.0e22, math.inf) == "> 2e+22"
+    assert iso._span(math.nan, math.nan) == "–"
 
 
 def test_size_label():
@@ -150,19 +210,17 @@ def test_size_label():
 # ------------------------------------------------------------------------------------------- synthetic recovery
 
 
-def test_bootstrap_laws_recover_an_exact_law():
+def test_synthetic_exact_law_is_recovered_with_a_point_interval():
     runs = _synthetic_runs(0.002, 0.57, 60.0, 0.42)
     fit = _fit(runs, MAIN)
     assert fit.n_opt.a == pytest.approx(0.57, rel=1e-9) and fit.n_opt.k == pytest.approx(0.002, rel=1e-8)
     assert fit.d_opt.a == pytest.approx(0.42, rel=1e-9)
-    boot = iso.bootstrap_laws(runs, c_range=MAIN, n_bootstrap=20, seed=1)
-    # Exact parabolas: every resample with >= 3 distinct N recovers the same law.
-    assert len(boot) + boot.attrs["n_failed"] == 20 and len(boot) >= 15
-    np.testing.assert_allclose(boot["a_N"], 0.57, rtol=1e-8)
-    np.testing.assert_allclose(boot["k_D"], 60.0, rtol=1e-6)
-    assert iso.bootstrap_laws(runs, c_range=MAIN, n_bootstrap=0).empty
-    with pytest.raises(InvalidInputError, match="non-negative integer"):
-        iso.bootstrap_laws(runs, n_bootstrap=-1)
+    # Exact vertices on an exact law: no scatter, so the compute interval collapses onto C = (N / k)^(1 / a).
+    g = iso.GridLaws("llama", 8192, "recomputed", iso.Law.from_fit(fit.n_opt), iso.Law.from_fit(fit.d_opt), None, fit)
+    row = iso.compute_optimal_table([1e9], [g]).iloc[0]
+    c_true = (1e9 / 0.002) ** (1 / 0.57)
+    assert row["C"] == pytest.approx(c_true, rel=1e-7)
+    assert row["C_lo"] == pytest.approx(c_true, rel=1e-5) and row["C_hi"] == pytest.approx(c_true, rel=1e-5)
 
 
 def test_like_for_like_recovers_a_known_compute_ratio():

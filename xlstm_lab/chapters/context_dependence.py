@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 
 from xlstm_lab import anchors
@@ -20,21 +19,17 @@ CONTEXTS: tuple[int, ...] = (2048, 8192, 16384)
 FAMILIES: tuple[str, ...] = ("llama", "xlstm")
 
 
-def context_fits(
-    c_range: tuple[float, float], *, n_bootstrap: int = 100, seed: int | None = 0
-) -> dict[tuple[str, int], GridLaws]:
+def context_fits(c_range: tuple[float, float]) -> dict[tuple[str, int], GridLaws]:
     """Every per-context law: recomputed where runs.csv has the grid, the paper's where it does not.
 
     Args:
         c_range: (low, high) FLOPs of the budgets that enter the laws (the paper's context study: [5e18, 5e19]).
-        n_bootstrap: whole-law replicates (intervals of the laws' values); the exponents carry t intervals.
-        seed: bootstrap seed.
 
     Returns:
-        (family, ctx) -> GridLaws, for both families and every context in CONTEXTS.
+        (family, ctx) -> GridLaws, for both families and every context in CONTEXTS. Recomputed laws carry
+        analytic intervals (t for the exponents, the OLS value interval for N*(C); see :func:`n_opt_at_budget`).
     """
-    return {(f, c): grid_laws(f, c, c_range=c_range, n_bootstrap=n_bootstrap, seed=seed)
-            for f in FAMILIES for c in CONTEXTS}
+    return {(f, c): grid_laws(f, c, c_range=c_range) for f in FAMILIES for c in CONTEXTS}
 
 
 def context_law_table(fits: dict[tuple[str, int], GridLaws]) -> pd.DataFrame:
@@ -59,8 +54,10 @@ def n_opt_at_budget(fits: dict[tuple[str, int], GridLaws], budget: float) -> pd.
 
     Returns:
         DataFrame: family, ctx, source, N_opt (our law at the budget, or the published law where the runs are not
-        released), lo, hi (bootstrap percentile interval of the law's value), N_paper_law (the published law at
-        the budget), N_vertex, N_vertex_lo, N_vertex_hi (the parabola vertex of the released budget within 10%
+        released), lo, hi (95% interval of our law's value at the budget: the OLS mean-response interval in log
+        space, :meth:`~xlstm_lab.fit.PowerLawFit.value_interval`, t with n_budgets − 2 dof; NaN for published
+        laws, which come without their runs), N_paper_law (the published law at the budget), N_vertex,
+        N_vertex_lo, N_vertex_hi (the parabola vertex of the released budget within 10%
         of ``budget``, if any), N_card (the data card's quoted value, Transformer at 1e19 only).
     """
     if not (isinstance(budget, (int, float)) and math.isfinite(budget) and budget > 0):
@@ -76,9 +73,8 @@ def n_opt_at_budget(fits: dict[tuple[str, int], GridLaws], budget: float) -> pd.
         if g.prefix is not None:
             p = anchors.lookup(f"{g.prefix}.n_opt")
             row["N_paper_law"] = float(Law(p["k"].value, p["a"].value)(budget))
-        if g.boot is not None and len(g.boot):
-            vals = g.boot["k_N"].to_numpy() * budget ** g.boot["a_N"].to_numpy()
-            row["lo"], row["hi"] = (float(v) for v in np.percentile(vals, [2.5, 97.5]))
+        if g.fit is not None and g.fit.n_opt is not None:
+            row["lo"], row["hi"] = g.fit.n_opt.value_interval(float(budget))
         if g.fit is not None and label is not None:
             o = g.fit.optima.set_index("budget")
             if label in o.index:

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from xlstm_lab import anchors
-from xlstm_lab.fit import FewPointsWarning, FitError, IsoflopFit, PowerLawFit, fit_isoflop
+from xlstm_lab.fit import FewPointsWarning, IsoflopFit, PowerLawFit, fit_isoflop
 from xlstm_lab.fit.types import InvalidInputError, validate_arrays
 
 __all__ = [
@@ -25,7 +25,6 @@ __all__ = [
     "grid_laws",
     "published_laws",
     "paper_prefix",
-    "bootstrap_laws",
     "law_table",
     "optima_table",
     "parabola_frame",
@@ -149,8 +148,8 @@ class GridLaws:
             or it is shown for comparison).
         n_law, d_law: the laws (None if no published law matches the chosen budgets).
         prefix: PAPER key prefix of the published law on the same budgets, or None.
-        fit: the IsoflopFit (recomputed only).
-        boot: whole-law bootstrap replicates (:func:`bootstrap_laws`; recomputed with n_bootstrap > 0 only).
+        fit: the IsoflopFit (recomputed only); its ``n_opt`` carries the intervals of derived quantities
+            (:meth:`~xlstm_lab.fit.PowerLawFit.value_interval`, :meth:`~xlstm_lab.fit.PowerLawFit.inverse_interval`).
     """
 
     family: str
@@ -160,7 +159,6 @@ class GridLaws:
     d_law: Law | None
     prefix: str | None
     fit: IsoflopFit | None = None
-    boot: pd.DataFrame | None = None
 
     @property
     def label(self) -> str:
@@ -178,82 +176,30 @@ def published_laws(family: str, ctx: int, c_range: tuple[float, float]) -> GridL
     return GridLaws(family, int(ctx), "published", n_law, d_law, prefix)
 
 
-def grid_laws(
-    family: str, ctx: int, *, c_range: tuple[float, float], n_bootstrap: int = 0, seed: int | None = 0
-) -> GridLaws:
+def grid_laws(family: str, ctx: int, *, c_range: tuple[float, float]) -> GridLaws:
     """Recompute a grid's laws from runs.csv, or fall back to the paper's where the runs are not released.
 
     Args:
         family: "llama" or "xlstm".
         ctx: context length; (xlstm, 2048) and (xlstm, 8192) are in ``anchors.MISSING_ISOFLOP``.
         c_range: (low, high) FLOPs of the budgets entering the laws.
-        n_bootstrap: whole-law replicates (0: none); the optima and exponents carry analytic intervals.
-        seed: bootstrap seed.
+
+    Intervals are analytic and deterministic: Fieller's for each optimum, t for the exponents, and the laws'
+    value and inverse intervals for derived quantities (see :class:`~xlstm_lab.fit.PowerLawFit`).
 
     Raises:
         InvalidInputError: fewer than 2 released budgets in c_range.
     """
     if (family, int(ctx)) in anchors.MISSING_ISOFLOP:
         return published_laws(family, ctx, c_range)
-    runs = load_set(family, ctx)
-    fit = _fit(runs, c_range)
+    fit = _fit(load_set(family, ctx), c_range)
     if fit.n_opt is None:
         raise InvalidInputError(
             f"grid_laws: {family} ctx {ctx}: fewer than 2 budgets with C in {c_range}; widen the range "
             "(the released budgets sit near 6e18, 1e19, 3e19 and, at ctx 8192, 1e20)."
         )
-    boot = bootstrap_laws(runs, c_range=c_range, n_bootstrap=n_bootstrap, seed=seed) if n_bootstrap else None
     prefix = paper_prefix(family, ctx, fit.optima.loc[fit.optima["in_fit_range"], "budget"])
-    return GridLaws(family, int(ctx), "recomputed", Law.from_fit(fit.n_opt), Law.from_fit(fit.d_opt), prefix,
-                    fit, boot)
-
-
-def bootstrap_laws(
-    runs: pd.DataFrame, *, c_range: tuple[float, float] | None = None, n_bootstrap: int = 100, seed: int | None = 0
-) -> pd.DataFrame:
-    """Whole-law bootstrap: resample runs within each budget, refit, keep both power laws of each replicate.
-
-    ``fit_isoflop`` gives intervals of the exponents; quantities that combine k and a (N* at a budget,
-    the compute at which N* = 1B) need the replicates' laws, which this returns. A replicate whose parabola has
-    no interior minimum is dropped and counted in ``attrs["n_failed"]``.
-
-    Args:
-        runs: rows of one grid (``load_set``), with ``isoflop_bucket``.
-        c_range: as in :func:`fit_set`; only budgets inside are resampled.
-        n_bootstrap: replicates, >= 0.
-        seed: generator seed.
-
-    Returns:
-        DataFrame, one row per successful replicate: k_N, a_N, k_D, a_D; ``attrs["n_failed"]``.
-    """
-    if int(n_bootstrap) != n_bootstrap or n_bootstrap < 0:
-        raise InvalidInputError(f"bootstrap_laws: n_bootstrap must be a non-negative integer, got {n_bootstrap!r}.")
-    base = _fit(runs, c_range)
-    inside = set(base.optima.loc[base.optima["in_fit_range"], "budget"])
-    labels = runs["isoflop_bucket"].astype(str).to_numpy()
-    groups = [np.flatnonzero(labels == b) for b in sorted(inside)]
-    rng = np.random.default_rng(seed)
-    rows, failed = [], 0
-    for _ in range(int(n_bootstrap)):
-        idx = np.concatenate([rng.choice(g, g.size) for g in groups])
-        try:
-            fit = _fit(runs.iloc[idx], c_range)
-        except FitError:
-            failed += 1
-            continue
-        rows.append((fit.n_opt.k, fit.n_opt.a, fit.d_opt.k, fit.d_opt.a))
-    out = pd.DataFrame(rows, columns=["k_N", "a_N", "k_D", "a_D"])
-    out.attrs["n_failed"] = failed
-    return out
-
-
-def _interval(values: np.ndarray, conf: float = 0.95) -> tuple[float, float]:
-    v = np.asarray(values, dtype=np.float64)
-    v = v[np.isfinite(v)]
-    if v.size == 0:
-        return math.nan, math.nan
-    lo, hi = np.percentile(v, [50 * (1 - conf), 50 * (1 + conf)])
-    return float(lo), float(hi)
+    return GridLaws(family, int(ctx), "recomputed", Law.from_fit(fit.n_opt), Law.from_fit(fit.d_opt), prefix, fit)
 
 
 def law_table(grids: list[GridLaws]) -> pd.DataFrame:
@@ -377,13 +323,20 @@ def size_label(n: float) -> str:
 def compute_optimal_table(sizes: object, grids: list[GridLaws]) -> pd.DataFrame:
     """C, D and D/N for each model size under each grid's laws, beside the paper's cell-14 values where it has them.
 
+    C_lo, C_hi is the 95% interval of the compute at which the recomputed N*(C) reaches the size (Fieller's inverse
+    interval, :meth:`~xlstm_lab.fit.PowerLawFit.inverse_interval`; NaN for published laws, and for every size when
+    the exponent is not significant, with ``C_note`` saying so). D/N gets no interval: it combines the N* and D*
+    laws, whose errors are correlated through the shared runs; plugging the C interval into the D* law covered
+    only 77-87% in simulations with known truth, and the mapping that did cover relies on C = 6ND for every run,
+    which the paper's C (attention and logits counted) does not satisfy.
+
     Args:
         sizes: model sizes in parameters.
-        grids: laws to use (grids without a law are skipped); bootstrap replicates give the intervals.
+        grids: laws to use (grids without a law are skipped).
 
     Returns:
-        Long DataFrame: size, N, law (GridLaws.label), C, C_lo, C_hi, D, D_over_N, D_over_N_lo, D_over_N_hi,
-        C_paper, D_over_N_paper (the paper's table for 100M / 1B / 8B at ctx 8192, main set; else NaN).
+        Long DataFrame: size, N, law (GridLaws.label), C, C_lo, C_hi, C_note ("" or why the interval is NaN), D,
+        D_over_N, C_paper, D_over_N_paper (the paper's table for 100M / 1B / 8B at ctx 8192, main set; else NaN).
     """
     rows, seen = [], set()
     for g in grids:
@@ -391,16 +344,14 @@ def compute_optimal_table(sizes: object, grids: list[GridLaws]) -> pd.DataFrame:
             continue
         seen.add(g.label)
         tab = compute_optimal(sizes, g.n_law, g.d_law)
-        boot = g.boot if g.boot is not None and len(g.boot) else None
-        for _, r in tab.iterrows():
-            row = {"size": size_label(r["N"]), "N": r["N"], "law": g.label, "C": r["C"], "C_lo": math.nan,
-                   "C_hi": math.nan, "D": r["D"], "D_over_N": r["D_over_N"], "D_over_N_lo": math.nan,
-                   "D_over_N_hi": math.nan, "C_paper": math.nan, "D_over_N_paper": math.nan}
-            if boot is not None:
-                cb = (r["N"] / boot["k_N"].to_numpy()) ** (1.0 / boot["a_N"].to_numpy())
-                row["C_lo"], row["C_hi"] = _interval(cb)
-                row["D_over_N_lo"], row["D_over_N_hi"] = _interval(boot["k_D"].to_numpy() * cb ** boot["a_D"].to_numpy()
-                                                                   / r["N"])
+        law = g.fit.n_opt if g.fit is not None else None
+        c_lo, c_hi = law.inverse_interval(tab["N"].to_numpy()) if law is not None else (None, None)
+        note = law.inverse_note() if law is not None else ""
+        for i, r in tab.iterrows():
+            row = {"size": size_label(r["N"]), "N": r["N"], "law": g.label, "C": r["C"],
+                   "C_lo": math.nan if law is None else float(c_lo[i]),
+                   "C_hi": math.nan if law is None else float(c_hi[i]), "C_note": note,
+                   "D": r["D"], "D_over_N": r["D_over_N"], "C_paper": math.nan, "D_over_N_paper": math.nan}
             key = f"compute_optimal.{g.family}.{row['size']}"
             if g.prefix == f"isoflop.main.{g.family}.ctx8192" and f"{key}.C" in anchors.PAPER:
                 row["C_paper"] = anchors.PAPER[f"{key}.C"].value
@@ -410,7 +361,9 @@ def compute_optimal_table(sizes: object, grids: list[GridLaws]) -> pd.DataFrame:
 
 
 def _span(lo: float, hi: float) -> str:
-    """An interval with one shared exponent, e.g. "1.47–1.96e20" (compact for tables)."""
+    """An interval with one shared exponent, e.g. "1.47–1.96e20" (compact for tables); "> lo" if hi is inf."""
+    if math.isfinite(lo) and hi == math.inf:
+        return f"> {lo:.3g}"
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return "–"
     e = math.floor(math.log10(abs(hi))) if hi else 0
@@ -422,6 +375,10 @@ def _span(lo: float, hi: float) -> str:
 def compute_optimal_wide(table: pd.DataFrame, quantity: str = "C") -> pd.DataFrame:
     """One row per model size: ``quantity`` ("C" or "D_over_N") under each law, its 95% interval, the paper's table.
 
+    The "95%" column appears for a recomputed law with an interval ("C" only; "unbounded" where the law's exponent
+    is not significant, "> lo" where the upper end overflows, "–" where the law has no residual degrees of
+    freedom).
+
     Args:
         table: from :func:`compute_optimal_table`.
         quantity: "C" (FLOPs) or "D_over_N" (tokens per parameter).
@@ -432,8 +389,10 @@ def compute_optimal_wide(table: pd.DataFrame, quantity: str = "C") -> pd.DataFra
     for law, g in table.groupby("law", sort=False):
         g = g.set_index("size").reindex(out["size"])
         out[law] = g[quantity].to_numpy()
-        if g[f"{quantity}_lo"].notna().any():
-            out[f"{law} 95%"] = [_span(lo, hi) for lo, hi in zip(g[f"{quantity}_lo"], g[f"{quantity}_hi"])]
+        notes = g.get(f"{quantity}_note", pd.Series("", index=g.index)).fillna("")
+        if f"{quantity}_lo" in g and (g[f"{quantity}_lo"].notna().any() or notes.ne("").any()):
+            out[f"{law} 95%"] = ["unbounded" if "unbounded" in note else _span(lo, hi)
+                                 for lo, hi, note in zip(g[f"{quantity}_lo"], g[f"{quantity}_hi"], notes)]
         if g[f"{quantity}_paper"].notna().any():
             out[f"{law.split(' (')[0]} paper table"] = g[f"{quantity}_paper"].to_numpy()
     return out
