@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import math
 import numbers
 from typing import Any
 
-from xlstm_lab.models.config import ConfigError, ModelConfig
+from xlstm_lab.models.config import ConfigError, ModelConfig, finite_real
 
 __all__ = ["check_config", "whole_count", "nonnegative_real", "positive_real"]
 
@@ -22,15 +21,7 @@ def check_config(config: Any, what: str) -> ModelConfig:
 
 
 def _finite(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ConfigError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
-    try:
-        as_float = float(value)
-    except OverflowError:
-        as_float = math.inf
-    if not math.isfinite(as_float):
-        raise ConfigError(f"{name} must be finite, got {value!r}")
-    return as_float
+    return finite_real(name, value)
 
 
 def whole_count(name: str, value: Any, minimum: int = 0) -> int:

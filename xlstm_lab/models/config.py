@@ -20,6 +20,7 @@ __all__ = [
     "ModelConfig",
     "PAPER_FFN_PROJ_FACTOR",
     "default_d_ff",
+    "finite_real",
 ]
 
 Family = Literal["xlstm", "llama"]
@@ -95,16 +96,23 @@ def _int_field(owner: str, name: str, value: Any) -> int:
     return int(value)
 
 
-def _real_field(owner: str, name: str, value: Any, *, positive: bool = True) -> float:
-    """A finite real number (positive unless ``positive=False``), returned as a Python float."""
+def finite_real(label: str, value: Any) -> float:
+    """``value`` as a Python float if it is a finite real number (numpy scalars too, not bools); else ConfigError
+    naming ``label``. Shared by the configs and the accounting's argument checks."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ConfigError(f"{owner}.{name} must be a real number, got {value!r} ({type(value).__name__})")
+        raise ConfigError(f"{label} must be a real number, got {value!r} ({type(value).__name__})")
     try:
         as_float = float(value)
     except OverflowError:
         as_float = math.inf
     if not math.isfinite(as_float):
-        raise ConfigError(f"{owner}.{name} must be finite, got {value!r}")
+        raise ConfigError(f"{label} must be finite, got {value!r}")
+    return as_float
+
+
+def _real_field(owner: str, name: str, value: Any, *, positive: bool = True) -> float:
+    """A finite real number (positive unless ``positive=False``), returned as a Python float."""
+    as_float = finite_real(f"{owner}.{name}", value)
     if positive and not as_float > 0:
         raise ConfigError(f"{owner}.{name} must be positive, got {value!r}")
     return as_float
