@@ -210,6 +210,17 @@ def test_no_console_errors(server, browser, path):
     assert not errors, f"{path}: console errors {errors[:5]}"
 
 
+@pytest.mark.parametrize("path", _toc_files(ROOT / "_toc.yml"))
+def test_no_page_scrolls_sideways_on_a_phone(server, browser, path):
+    """At 390 px the page is no wider than the screen: long inline code wraps, wide tables and charts scroll inside
+    their own boxes (book/_static/xlstm-lab.css)."""
+    page, _, _, _ = _open(browser, server, path, PHONE)
+    page.wait_for_timeout(300)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    page.close()
+    assert width <= PHONE["width"] + 1, f"{path}: the page is {width} px wide on a {PHONE['width']} px phone"
+
+
 def test_bibliography_lists_the_papers():
     html = (HTML / "book" / "reference" / "bibliography.html").read_text()
     for arxiv in ("2510.02228", "2405.04517", "2203.15556", "2001.08361", "2404.10102", "2403.08540", "2305.16264",
