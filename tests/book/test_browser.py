@@ -104,18 +104,7 @@ def test_toc_lists_the_five_result_chapters():
 def test_chapter_renders_offline(server, browser, chapter):
     page_path = HTML / f"{chapter}.html"
     assert page_path.exists(), f"{page_path} was not built"
-    page = browser.new_page()
-    off_host: list[str] = []
-    failed: list[str] = []
-
-    def on_request(req):
-        url = req.url
-        if not (url.startswith(server) or url.startswith("data:") or url.startswith("blob:") or url == "about:blank"):
-            off_host.append(url)
-
-    page.on("request", on_request)
-    page.on("requestfailed", lambda req: failed.append(req.url))
-    page.goto(f"{server}/{chapter}.html", wait_until="load")
+    page, off_host, failed, _ = _open(browser, server, chapter, DESKTOP)
     n_charts = page.locator(".xlstm-lab-chart").count()
     assert n_charts >= 1, f"{chapter}: no chart on the page"
     # vegaEmbed renders asynchronously: wait until every chart container holds drawn marks.
@@ -132,7 +121,7 @@ def test_chapter_renders_offline(server, browser, chapter):
     body = page.inner_text("body")
     assert "Traceback (most recent call last)" not in body, f"{chapter}: a traceback is printed on the page"
     assert not off_host, f"{chapter}: requests left 127.0.0.1: {off_host[:5]}"
-    assert not [u for u in failed if u.startswith(server)], f"{chapter}: local requests failed: {failed[:5]}"
+    assert not failed, f"{chapter}: local requests failed: {failed[:5]}"
     page.close()
 
 
