@@ -2,6 +2,7 @@
 
 from xlstm_lab.anchors.check import AnchorMismatch, CheckResult, check, results_table
 from xlstm_lab.anchors.hardware import HARDWARE, Hardware, critical_intensity
+from xlstm_lab.anchors.lab_runs import load_lab_runs
 from xlstm_lab.anchors.loaders import (
     FAMILY_LABELS,
     MISSING_ISOFLOP,
@@ -36,6 +37,7 @@ __all__ = [
     "HARDWARE",
     "Hardware",
     "MISSING_ISOFLOP",
+    "load_lab_runs",
     "PAPER",
     "Published",
     "REGISTRY",

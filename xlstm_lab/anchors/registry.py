@@ -143,6 +143,22 @@ REGISTRY: dict[str, DataSet] = {
             ),
         ),
         DataSet(
+            # The timing table upstream's runtime-model fits read (inference_results_df_dict.pkl); it differs
+            # from inference.csv in 142 Llama-2 TTFT values, and holds the step time per decode step.
+            name="xlstm_inference_fit",
+            relpath="xlstm_scaling_laws/inference_fit_table.csv",
+            sha256="895f5968f093c637622e663b115137b5401bd469510209b90688b008592cf731",
+            n_rows=1560,
+            licence=_NO_LICENCE,
+            card="xlstm_scaling_laws/SOURCE.md",
+            columns=_cols(
+                "str: family model_tag;"
+                "int: batch_size prefill_len num_params memory_allocated_gl1 memory_reserved_gl1"
+                " memory_allocated_gl101 memory_reserved_gl101;"
+                "float: ttft_ms steptime_ms throughput"
+            ),
+        ),
+        DataSet(
             name="gadre_overtraining",
             relpath="gadre_overtraining/gadre2024_overtraining_runs.csv",
             sha256="cfab7ea92e59a494a8e5c480e11944787fef5a2cafe263278f5b80d0dd833858",
@@ -161,6 +177,21 @@ REGISTRY: dict[str, DataSet] = {
                         "paloma_falcon-refinedweb", "paloma_ptb", "paloma_redpajama", "val_de-en_100",
                     )
                 )
+            ),
+        ),
+        DataSet(
+            name="lab_runs",
+            relpath="lab_runs/lab_runs.csv",
+            sha256="3462ef0b7fea47c849753cdfee9332fc3da059b61397793b48a9340133106f2f",
+            n_rows=47,
+            licence="Trained for this project (xlstm-lab); distributed with it under the project's licence.",
+            card="lab_runs/SOURCE.md",
+            # The run store's CSV export (xlstm_lab.runs.EXPORT_COLUMNS): done runs only, so no value is missing.
+            columns=_cols(
+                "str: family status key device corpus sweep;"
+                "int: N_params D_tokens context_length seed batch_size d_model n_layers n_heads d_ff steps;"
+                "float: C_flops_training val_loss val_bpb budget_flops lr wall_s tokens_per_s epochs"
+                " model_flops_per_s"
             ),
         ),
         DataSet(

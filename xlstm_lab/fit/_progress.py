@@ -19,7 +19,7 @@ class _Silent:
 
 class _Bar(_Silent):
     def __init__(self, desc: str, total: int):
-        from tqdm.auto import tqdm  # a core dependency, imported only when a bar is shown
+        from tqdm import tqdm  # a core dependency, imported only when a bar is shown; text bars
 
         self.bar = tqdm(total=total, desc=desc, unit="it", file=sys.stderr, leave=False, dynamic_ncols=True)
 

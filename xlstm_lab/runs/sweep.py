@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars: tqdm.auto warns in kernels without ipywidgets (the book has none)
 
 from xlstm_lab.runs.errors import StoreError
 from xlstm_lab.runs.executors import Executor, Job, LocalExecutor, TrainFn, failed_result

@@ -307,7 +307,7 @@ class _Run:
         return reason
 
     def _bar(self, progress: bool) -> Any:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm  # text bars (tqdm.auto warns in kernels without ipywidgets)
 
         label = f"{self.spec.model.family} d{self.spec.model.d_model} C={self.spec.budget_flops:.2g}"
         return tqdm(total=self.plan.steps, initial=self.start_step, desc=label, unit="step", leave=False,
