@@ -135,10 +135,30 @@ class RunStore:
             why = f"cannot open the run store {self.path}: {exc}; check the path and its permissions"
             raise StoreError(why) from None
         try:
-            self._open(exists)
+            self._open_retrying(exists)
         except BaseException:
             self._conn.close()
             raise
+
+    def _open_retrying(self, exists: bool) -> None:
+        """``_open``, retried while another process holds a lock it needs, up to ``lock_timeout_s``.
+
+        SQLite answers some lock conflicts at once instead of through the busy handler -- switching a fresh file
+        to WAL while another process is initialising it is one -- so a second writer starting beside the first
+        would fail although the lock is released a moment later.
+        """
+        deadline = time.monotonic() + self.lock_timeout_s
+        delay = 0.01
+        while True:
+            try:
+                self._open(exists)
+                return
+            except StoreLockedError:
+                if time.monotonic() + delay > deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+            exists = self.path.exists() and self.path.stat().st_size > 0
 
     # -- opening ---------------------------------------------------------------------------------------------
     def _not_a_store(self, why: str) -> NotARunStoreError:
