@@ -1,6 +1,6 @@
 """The ``xlstm-lab`` command line: a thin argparse layer over the API.
 
-Each subcommand lives in its own module (``fit``; ``sweep`` and ``runs`` when present) with a
+Each subcommand lives in its own module (``fit``; ``sweep``, ``runs`` and ``chapter`` when present) with a
 ``register(subparsers)`` function. A handler is stored as ``func`` in the parsed namespace and returns
 ``(json_payload, text, exit_code)``; it raises :class:`CliError` (or an error type it lists in ``user_errors``)
 for bad input, which ``main`` prints as one line with exit code 2, never a traceback.
@@ -23,7 +23,7 @@ from xlstm_lab.cli.common import PROG, CliError, StatusWarning, plain
 __all__ = ["main", "build_parser", "CliError"]
 
 # Subcommand modules, in the order `--help` lists them; a missing one is simply not offered.
-_COMMANDS = ("fit", "sweep", "runs")
+_COMMANDS = ("fit", "sweep", "runs", "chapter")
 
 
 def build_parser() -> argparse.ArgumentParser:
