@@ -22,6 +22,7 @@ CARD = {
     "xlstm_runs": (459, "41063fd34f5a427f37597cff2556c996dec454ad851e17a94a2c50f780f921f8"),
     "xlstm_tokenparam": (66, "6b3e55afcd5b468a28feb2864d3628645f9fe38337cd274b4d2f6db2c85f0639"),
     "xlstm_inference": (2340, "3c1be2e8668f845926a81663ecae87ed91f6a1af70a19bdf8d1f56c91a57125d"),
+    "xlstm_inference_fit": (1560, "895f5968f093c637622e663b115137b5401bd469510209b90688b008592cf731"),
     "gadre_overtraining": (104, "cfab7ea92e59a494a8e5c480e11944787fef5a2cafe263278f5b80d0dd833858"),
     "gpu_h100": (165, "59576e4e4defe3620fca1eb9c50f8cd1ea8f131c97f721e23f42f4fce81cf3eb"),
 }
@@ -60,7 +61,9 @@ def test_card_ships_next_to_data(name):
         assert "MIT License" in (folder / "LICENSE").read_text()
 
 
-@pytest.mark.parametrize("name", ["xlstm_runs", "xlstm_tokenparam", "xlstm_inference", "gadre_overtraining"])
+@pytest.mark.parametrize(
+    "name", ["xlstm_runs", "xlstm_tokenparam", "xlstm_inference", "xlstm_inference_fit", "gadre_overtraining"]
+)
 def test_byte_identical_with_shared_copy(name):
     src = SHARED / data_path(name).parent.name / data_path(name).name
     if not src.is_file():

@@ -56,23 +56,66 @@ def test_step_ratio_matches_the_published_spot_values(timings):
     assert il.step_ratio(timings, "7b", 16384, 1) == pytest.approx(pub, abs=0.0045)
 
 
-def test_upstream_recipe_reproduces_the_stored_xlstm_constants(timings):
-    """Stored fit: 2.40e14 FLOP/s and 2.25 ms (3 digits printed): half a unit of the last digit, relative."""
-    rec = il.upstream_recipe_fit(timings, "xlstm", "400m")
-    assert rec["alpha"] == pytest.approx(PAPER["inference.ttft_model.xlstm.alpha_eff"].value, rel=0.005 / 2.40)
-    assert rec["eps"] == pytest.approx(PAPER["inference.ttft_model.xlstm.eps"].value, rel=0.005 / 2.25)
-    assert rec["n"] == 57  # the 400M model's TTFT rows with a prompt (upstream's fit shows 57 residuals)
+def test_reproduction_table_reproduces_every_constant_from_the_fit_table(timings):
+    """All 15 stored constants within half a unit of their last printed digit from the fit table; from
+    inference.csv only the rows whose timings agree (the step constants and the xLSTM prefill constants)."""
+    from xlstm_lab.chapters import inference_upstream as iu
+
+    t = iu.reproduction_table({"fit_table": il.load_timings("fit_table"), "inference_csv": timings})
+    assert len(t) == 15 and t["reproduced · fit table"].all()
+    for key, value, tol in zip(t["key"], t["recipe · fit table"], t["tol"]):
+        assert abs(value - PAPER[key].value) <= tol, key  # independent of the table's own flag
+    csv_ok = set(t.loc[t["reproduced · inference.csv"], "key"])
+    assert csv_ok == {k for k in t["key"] if ".step_model." in k or ".xlstm." in k}
+    assert (t["robust · fit table"] > 0).all() and (t["robust · inference.csv"] > 0).all()
 
 
-@pytest.mark.parametrize("size,key,digits", [("160m", "alpha_eff_min", 1.63), ("7b", "alpha_eff_max", 4.05)])
-def test_upstream_per_model_recipe_reproduces_the_xlstm_range(timings, size, key, digits):
-    rec = il.upstream_recipe_fit(timings, "xlstm", size, space="linear", huber_delta=1.0)
-    assert rec["alpha"] == pytest.approx(PAPER[f"inference.ttft_model.xlstm.{key}"].value, rel=0.005 / digits)
+@pytest.mark.parametrize("value,digits,want", [(3.93e14, 3, 5e11), (2.001e14, 4, 5e10), (0.232e-3, 3, 5e-7),
+                                               (5.64e-3, 3, 5e-6), (-5.9e13, 2, 5e11)])
+def test_half_unit_of_the_last_printed_digit(value, digits, want):
+    from xlstm_lab.chapters.inference_upstream import half_unit
+
+    assert half_unit(value, digits) == pytest.approx(want, rel=1e-12)
 
 
-def test_upstream_recipe_rejects_an_unknown_space(timings):
-    with pytest.raises(ValueError, match="space"):
-        il.upstream_recipe_fit(timings, "xlstm", "400m", space="quadratic")
+def test_ttft_disagreement_counts_rows_per_model():
+    from xlstm_lab.chapters import inference_upstream as iu
+
+    d = iu.ttft_disagreement()
+    assert d["differ"].sum() == 142 and (d.loc[d["family"] == "xlstm", "differ"] == 0).all()
+    assert d.loc[d["family"] == "llama2", "measured"].sum() == 513
+    d7 = iu.ttft_differences("llama2_7b")
+    assert len(d7) == 21 and (d7["ttft_ratio"] > 1).all()
+    with pytest.raises(ValueError, match="llama2_7b"):
+        iu.ttft_differences("llama2_13b")
+
+
+def test_load_timings_of_the_fit_table_differs_only_in_llama_ttft(timings):
+    fit = il.load_timings("fit_table")
+    keys = ["family", "size", "batch", "prefill"]
+    both = timings.merge(fit, on=keys, suffixes=("_csv", "_fit"))
+    assert len(both) == len(timings) == len(fit)
+    np.testing.assert_allclose(both["step_s_csv"], both["step_s_fit"], rtol=1e-8)
+    np.testing.assert_array_equal(both["flops_prefill_csv"], both["flops_prefill_fit"])
+    differ = ~np.isclose(both["ttft_s_csv"], both["ttft_s_fit"], rtol=1e-8)
+    assert differ.sum() == 142 and set(both.loc[differ, "family"]) == {"llama"}
+    with pytest.raises(ValueError, match="fit_table"):
+        il.load_timings("inference.pkl")
+
+
+def test_ridge_sentence_follows_the_numbers():
+    """The sentence is built from the points: 'far' only at >= 10x the ridge, counts when a phase straddles it."""
+    import pandas as pd
+
+    pts = pd.DataFrame({"phase": ["prefill", "prefill", "decode"], "intensity": [420.0, 5000.0, 2.0],
+                        "label": ["A", "B", "C"]})
+    text = il.ridge_sentence(pts, 295.0)
+    assert text.startswith("Every prefill sits right of the ridge, the nearest (A) at 1.4 times it")
+    assert "every decode step sits far left" in text and "(C) at 0.0068 times" in text
+    pts.loc[0, "intensity"] = 100.0
+    assert il.ridge_sentence(pts, 295.0).startswith("1 of 2 prefills sit right of the ridge")
+    real = il.ridge_sentence(il.roofline_points(device="h100-sxm"), HARDWARE["h100-sxm"].critical_intensity)
+    assert "far right" not in real  # T=512 prefills lie at 1.4-1.6 x the ridge
 
 
 def test_decode_step_flops_properties():

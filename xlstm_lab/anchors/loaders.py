@@ -12,8 +12,10 @@ from xlstm_lab.anchors.registry import load
 __all__ = [
     "FAMILY_LABELS",
     "MISSING_ISOFLOP",
+    "compare_inference_tables",
     "load_gadre",
     "load_inference",
+    "load_inference_fit_table",
     "load_isoflop_runs",
     "load_tokenparam_runs",
 ]
@@ -166,6 +168,76 @@ def load_inference(
     if valid_only:
         df = df[df["ttft_ms"].notna() | df["steptime_ms"].notna()]
     return df.reset_index(drop=True)
+
+
+def load_inference_fit_table(
+    family: str | None = None, valid_only: bool = True, *, path: str | Path | None = None, verify: bool = True
+) -> pd.DataFrame:
+    """The timing table upstream's runtime-model fits read (``inference_fit_table.csv``).
+
+    Flattened from ``inference_results_df_dict.pkl`` (xLSTM and Llama-2, 780 rows each). It agrees with
+    ``inference.csv`` except in 142 Llama-2 TTFT values (see :func:`compare_inference_tables`), and its
+    ``steptime_ms`` is already the time of one decode step (``inference.csv``'s ``steptime_ms`` / B).
+    Values <= 0 (not measured) become NaN in ``ttft_ms``, ``steptime_ms`` and ``throughput``.
+
+    Args:
+        family: ``"xlstm"`` or ``"llama2"``; None for both.
+        valid_only: drop rows where neither TTFT nor step time was measured.
+        path, verify: see :func:`xlstm_lab.anchors.registry.load`.
+
+    Returns:
+        DataFrame with the CSV columns (times in ms) plus ``size_tag`` (e.g. "7b"), ``ttft_s`` and
+        ``decode_step_s`` (seconds; the same meaning as in :func:`load_inference`).
+
+    Raises:
+        ValueError: unknown family.
+    """
+    df = load("xlstm_inference_fit", path=path, verify=verify)
+    for col in ("ttft_ms", "steptime_ms", "throughput"):
+        df[col] = df[col].where(df[col] > 0, np.nan)
+    df["size_tag"] = df["model_tag"].str.split("_", n=1).str[1]
+    df["ttft_s"] = df["ttft_ms"] / 1e3
+    df["decode_step_s"] = df["steptime_ms"] / 1e3
+    if family is not None:
+        families = sorted(set(df["family"]))
+        if family not in families:
+            raise ValueError(f"unknown inference family {family!r} in the fit table; use one of {families}")
+        df = df[df["family"] == family]
+    if valid_only:
+        df = df[df["ttft_ms"].notna() | df["steptime_ms"].notna()]
+    return df.reset_index(drop=True)
+
+
+def compare_inference_tables(rtol: float = 1e-6) -> pd.DataFrame:
+    """Row-by-row comparison of the two released timing tables (``inference.csv`` and the fit table).
+
+    Args:
+        rtol: relative difference above which two timings count as different. Both CSVs store 10 significant
+            digits, so equal timings agree to ~1e-9 (the step time to ~1e-9 after the division by B).
+
+    Returns:
+        One row per (model, batch, prefill) of the xLSTM and Llama-2 models (1560 rows) with ``family``,
+        ``model``, ``size_tag``, ``batch_size``, ``prefill_len``, ``ttft_ms_csv`` and ``ttft_ms_fit`` (NaN where
+        not measured), ``ttft_ratio`` (csv / fit), ``ttft_differs`` (both measured and differing by more than
+        ``rtol``), ``step_ms_csv`` (one decode step: ``inference.csv``'s steptime_ms / B), ``step_ms_fit``
+        and ``step_differs``.
+    """
+    if not (np.isfinite(rtol) and rtol > 0):
+        raise ValueError(f"rtol must be a positive finite number, got {rtol!r}")
+    csv = load_inference(valid_only=False)
+    csv = csv[csv["family"].isin(["xlstm", "llama2"])]
+    fit = load_inference_fit_table(valid_only=False)
+    keys = ["model", "batch_size", "prefill_len"]
+    both = csv[["family", "model", "size_tag", "batch_size", "prefill_len", "ttft_ms", "steptime_ms"]].merge(
+        fit.rename(columns={"model_tag": "model"})[[*keys, "ttft_ms", "steptime_ms"]],
+        on=keys, how="outer", suffixes=("_csv", "_fit"), validate="one_to_one",
+    )
+    both["step_ms_csv"] = both.pop("steptime_ms_csv") / both["batch_size"]
+    both["step_ms_fit"] = both.pop("steptime_ms_fit")
+    both["ttft_ratio"] = both["ttft_ms_csv"] / both["ttft_ms_fit"]
+    both["ttft_differs"] = (both["ttft_ratio"] - 1.0).abs() > rtol
+    both["step_differs"] = (both["step_ms_csv"] / both["step_ms_fit"] - 1.0).abs() > rtol
+    return both.sort_values(["family", "model", "batch_size", "prefill_len"]).reset_index(drop=True)
 
 
 def load_gadre(

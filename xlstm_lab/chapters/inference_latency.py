@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import least_squares
 
 from xlstm_lab.accounting import decode_state_bytes, decode_step_bytes, prefill_flops, weight_bytes
-from xlstm_lab.anchors import HARDWARE, PAPER, load_inference
+from xlstm_lab.anchors import HARDWARE, load_inference
+from xlstm_lab.anchors.loaders import load_inference_fit_table
 from xlstm_lab.fit import InvalidInputError, LatencyFit, fit_latency
 from xlstm_lab.fit.latency import LATENCY_FORMS
 from xlstm_lab.models.config import ModelConfig
@@ -20,9 +19,8 @@ from xlstm_lab.plots import tables
 
 __all__ = [
     "FAMILY_OF", "SIZES", "inference_config", "decode_step_flops", "prefill_bytes", "load_timings", "select",
-    "fit_runtime", "fit_row", "per_model_fits", "upstream_recipe_fit", "published_comparison", "form_comparison",
-    "model_or_family_fit", "term_curves", "spot_values", "step_ratio", "hardware_table", "roofline_points",
-    "roofline_curve", "show",
+    "fit_runtime", "fit_row", "per_model_fits", "form_comparison", "model_or_family_fit", "term_curves",
+    "spot_values", "step_ratio", "hardware_table", "roofline_points", "roofline_curve", "ridge_sentence", "show",
 ]
 
 #: inference.csv family -> the book's family label (the Transformer timings are Llama-2 models).
@@ -89,8 +87,15 @@ def prefill_bytes(config: ModelConfig, tokens: int, batch: int = 1, dtype_bytes:
     return float(weight_bytes(config, dtype_bytes) + state + residual)
 
 
-def load_timings() -> pd.DataFrame:
-    """The xLSTM and Llama-2 timings of inference.csv with exact work counts per row.
+_TABLES = {"inference_csv": load_inference, "fit_table": load_inference_fit_table}
+
+
+def load_timings(source: str = "inference_csv") -> pd.DataFrame:
+    """The xLSTM and Llama-2 timings of one released table with exact work counts per row.
+
+    ``source`` "inference_csv" (default; ``inference.csv``) or "fit_table" (``inference_fit_table.csv``, the
+    table upstream's runtime-model fits read; it differs in 142 Llama-2 TTFT values, see
+    :func:`xlstm_lab.anchors.loaders.compare_inference_tables`). Step times are the same in both.
 
     Returns:
         One row per measured (model, batch, prefill) with columns ``family`` ("xlstm"/"llama"), ``size``,
@@ -101,9 +106,11 @@ def load_timings() -> pd.DataFrame:
     Note on ``step_s``: the loader's ``decode_step_s``, the time of one decode step of the whole batch
     (inference.csv's ``steptime_ms`` is B times that; see :func:`xlstm_lab.anchors.load_inference`).
     """
+    if source not in _TABLES:
+        raise ValueError(f"unknown timing table {source!r}; use one of {sorted(_TABLES)}")
     parts = []
     for src, fam in FAMILY_OF.items():
-        df = load_inference(src)
+        df = _TABLES[source](src)
         rows = []
         for size, g in df.groupby("size_tag", sort=False):
             cfg = inference_config(fam, size)
@@ -258,77 +265,6 @@ def per_model_fits(
     return pd.DataFrame(rows).reindex(columns=["family", "size", "num_params", *_FIT_COLUMNS])
 
 
-def _huber(r: np.ndarray, delta: float) -> np.ndarray:
-    return np.where(np.abs(r) <= delta, 0.5 * r**2, delta * (np.abs(r) - 0.5 * delta))
-
-
-def upstream_recipe_fit(
-    timings: pd.DataFrame,
-    family: str,
-    size: str,
-    kind: str = "ttft",
-    *,
-    space: str = "log",
-    huber_delta: float = 100.0,
-    seed: int | None = 0,
-) -> dict[str, float]:
-    """Refit one model's timings the way upstream's notebooks did, to compare with the stored constants.
-
-    The recipe (NX-AI/xlstm_scaling_laws notebooks/inference_time/ with analysis/fit_inference_time_model):
-    rows of ONE model (all batch sizes, prefill > 0), resampled with replacement by
-    ``numpy.random.default_rng(seed)`` (upstream's fits run with ``bootstrap_seed=0``; ``seed=None``
-    keeps the rows as they are); prediction in ms, residual r = ln(pred) - ln(measured) (``space``
-    "log", the stored family constants) or pred - measured (``space`` "linear", the per-model fits);
-    the residual vector handed to Levenberg-Marquardt is Huber(r, ``huber_delta``), so the squared loss
-    is quartic in r where |r| < delta. Prefill is F/alpha + eps; a step is bytes/beta + eps + B eps_b.
-
-    Returns:
-        {"alpha" or "beta": rate, "eps": s, ["eps_b": s], "n": rows}.
-    """
-    if space not in ("log", "linear"):
-        raise ValueError(f"space must be 'log' or 'linear', got {space!r}")
-    sel = select(timings, kind, family=family, sizes=[size])
-    if seed is not None:
-        # upstream: DataFrame.sample(n, replace=True, random_state=default_rng(seed)) == these draws
-        sel = sel.iloc[np.random.default_rng(seed).choice(len(sel), size=len(sel), replace=True)]
-    t_ms = sel["ttft_s" if kind == "ttft" else "step_s"].to_numpy() * 1e3
-    b = sel["batch"].to_numpy(dtype=float)
-    work = sel["flops_prefill" if kind == "ttft" else "bytes_step"].to_numpy()
-
-    def pred_ms(x: np.ndarray) -> np.ndarray:
-        p = work / x[0] + x[1]
-        return 1e3 * (p + b * x[2] if kind == "step" else p)
-
-    def resid(x: np.ndarray) -> np.ndarray:
-        p = pred_ms(x)
-        r = np.log(np.abs(p)) - np.log(t_ms) if space == "log" else p - t_ms
-        return _huber(r, huber_delta)
-
-    # upstream's starting points: 0.3 x 900e12 (log fits) or 0.9 x 900e12 FLOP/s; 1.5 x 3.35e12 B/s; 2 ms
-    rate0 = (0.3 if space == "log" else 0.9) * 900e12 if kind == "ttft" else 1.5 * 3.35e12
-    x0 = [rate0, 2e-3] + ([1e-6] if kind == "step" else [])
-    sol = least_squares(resid, x0, method="lm", xtol=1e-15, ftol=1e-15, gtol=1e-15)
-    out = {("alpha" if kind == "ttft" else "beta"): float(sol.x[0]), "eps": float(sol.x[1]), "n": len(sel)}
-    if kind == "step":
-        out["eps_b"] = float(sol.x[2])
-    return out
-
-
-def published_comparison(rows: Sequence[tuple[str, str, float | None, float | None]]) -> pd.DataFrame:
-    """Table of (label, PAPER key, upstream-recipe value or None, our robust value) beside the published number.
-
-    ``rel. diff`` is the relative difference of the upstream-recipe refit from the published number (NaN
-    where no recipe value is given); a value published to 3 significant digits agrees within 0.5 / 100.
-    """
-    out = []
-    for label, key, recipe, ours in rows:
-        pub = PAPER[key]
-        rel = abs(recipe / pub.value - 1.0) if recipe is not None and pub.value else math.nan
-        out.append({"quantity": label, "unit": pub.unit, "published": pub.value, "upstream recipe (ours)": recipe,
-                    "rel. diff": rel, "robust fit (ours)": ours, "key": key})
-    return pd.DataFrame(out)
-
-
 def form_comparison(
     rows: pd.DataFrame, kind: str, *, forms: Sequence[str] = ("compute", "memory", "max", "sum", "smooth"),
     f_scale: float = 0.05, device: str = "h100-sxm", step_bytes: str = "runtime_model", **labels: object,
@@ -450,6 +386,26 @@ def roofline_curve(device: str = "h100-sxm", i_min: float = 0.1, i_max: float = 
     i = np.unique(np.concatenate([np.geomspace(i_min, i_max, n), [hw.critical_intensity]]))
     return pd.DataFrame({"intensity": i, "attainable_tflops": np.minimum(hw.peak_flops, hw.bandwidth * i) / 1e12,
                          "device": hw.name})
+
+
+def ridge_sentence(points: pd.DataFrame, critical: float) -> str:
+    """Where the :func:`roofline_points` sit against the ridge ``critical`` (FLOP/byte), as a sentence built
+    from the numbers: which side each phase is on, and how close its nearest point comes (as a multiple of the
+    ridge). "far" is said only when every point of the phase is at least 10 times away."""
+    parts = []
+    for phase, what, side in (("prefill", "prefill", "right"), ("decode", "decode step", "left")):
+        p = points[points["phase"] == phase]
+        if p.empty:
+            continue
+        ratio = p["intensity"] / critical
+        on_side = ratio > 1 if side == "right" else ratio < 1
+        nearest = p.loc[np.abs(np.log(ratio)).idxmin()]
+        far = " far" if on_side.all() and (np.abs(np.log10(ratio)) >= 1).all() else ""
+        subject = f"every {what} sits" if on_side.all() else f"{int(on_side.sum())} of {len(p)} {what}s sit"
+        parts.append(f"{subject}{far} {side} of the ridge, the nearest ({nearest['label']}) at "
+                     f"{nearest['intensity'] / critical:.2g} times it")
+    text = "; ".join(parts)
+    return text[:1].upper() + text[1:] + "."
 
 
 #: Short display names of the fit-table columns (the book's column is ~700 px wide).
