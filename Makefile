@@ -13,11 +13,12 @@ BOOK_SOURCES := $(CHAPTERS) $(wildcard notebooks/params/*.yaml) $(shell find boo
 CH ?=
 P ?=
 
-.PHONY: help venv book notebooks chapter test test-fast bench clean
+.PHONY: help venv book book-solutions notebooks chapter test test-fast bench clean
 
 help:
 	@echo "make book      build the book, executing every chapter (prints the path of index.html)"
 	@echo "make test      run the whole test suite (builds the book first if it is out of date)"
+	@echo "make book-solutions  the instructors' edition, every exercise solution shown: _build/solutions/html"
 	@echo "make bench     CPU benchmarks (fitter speed-up, mLSTM backends, trainer overhead ratio)"
 	@echo "make notebooks write notebooks/*.ipynb from the jupytext sources (for papermill)"
 	@echo "make chapter CH=<name> P=params.yaml   re-run one chapter with papermill, render it: _build/chapters/<name>/"
@@ -42,6 +43,16 @@ $(BOOK_INDEX): $(STAMP) $(BUNDLE) $(MATHJAX) $(BOOK_SOURCES)
 
 book: $(BOOK_INDEX)
 	@echo "Book built: $(abspath $(BOOK_INDEX))"
+
+# The instructors' edition: the same book with every exercise's solution shown (book/course.md). Its config is
+# _config.yml with the solutions' toggle turned off (book/exercises/instructors_config.py); built apart from _build/html.
+SOLUTIONS := _build/solutions
+book-solutions: $(STAMP) $(BUNDLE) $(MATHJAX)
+	$(BIN)/python book/exercises/instructors_config.py _config.yml $(SOLUTIONS)/_config.yml
+	rm -rf $(SOLUTIONS)/html $(SOLUTIONS)/_build
+	XLSTM_LAB_BOOK=1 $(BIN)/jupyter-book build --all -W -n --keep-going --config $(SOLUTIONS)/_config.yml --path-output $(SOLUTIONS) .
+	mv $(SOLUTIONS)/_build/html $(SOLUTIONS)/html
+	@echo "Instructors' edition built: $(abspath $(SOLUTIONS)/html/index.html)"
 
 notebooks: $(STAMP)
 	@for f in $(CHAPTERS); do $(BIN)/jupytext --quiet --to ipynb --output $${f%.md}.ipynb $$f; echo "wrote $${f%.md}.ipynb"; done

@@ -221,6 +221,8 @@ def render_html(executed: Path, out_dir: Path, repo: Path) -> Path:
             # The book's citations resolve against its bibliography page; a lone page lists its own references.
             nb.cells.append(nbformat.v4.new_markdown_cell("## References\n\n```{bibliography}\n:filter: cited\n```"))
         nbformat.write(nb, src / f"{name}.ipynb")
+        if (repo / "book" / "exercises").is_dir():  # a chapter's `{include} ../book/exercises/NAME.md` resolves here
+            shutil.copytree(repo / "book" / "exercises", Path(tmp, "book", "exercises"))
         _page_config(repo, src / "_config.yml")
         cmd = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build",
                str(src / f"{name}.ipynb"), "--config", str(src / "_config.yml"), "--path-output", str(build)]
