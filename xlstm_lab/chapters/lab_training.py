@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["CALIBRATION_FILES", "calibration_runs", "compressor_rates", "corpus_table", "epochs_table",
-           "recipe_table", "rule_check", "throughput_table"]
+           "largest_budget", "recipe_table", "rule_check", "throughput_table"]
 
 #: The measured lr x batch sweeps behind the trainer's rules (``benchmarks/calibrate_lr.py``; card in
 #: ``benchmarks/results/README.md``), relative to the repository root.
@@ -116,6 +116,25 @@ def epochs_table(runs: pd.DataFrame) -> pd.DataFrame:
     """Passes over the training split per budget and context: the least and most any run made."""
     g = runs.groupby(["context_length", "budget_flops"])["epochs"]
     return g.agg(runs="size", min_epochs="min", max_epochs="max").reset_index()
+
+
+def largest_budget(family: str, n_params: float, ctx: int, train_tokens: int, max_epochs: float = 4.0
+                   ) -> tuple[int, float]:
+    """The largest training budget the trainer accepts for the ladder shape nearest ``n_params``.
+
+    The trainer refuses plans that pass over the training split more than ``max_epochs`` times, so
+    C_max = (training FLOPs per token) x max_epochs x (training tokens). Windows of ``ctx + 1`` tokens at stride
+    ``ctx`` make an epoch a little shorter than the split; this bound ignores that (a fraction of a per cent).
+
+    Returns:
+        (N of the shape, C_max in FLOPs).
+    """
+    from xlstm_lab.accounting.flops import flops_per_sequence
+    from xlstm_lab.accounting.params import count_params
+    from xlstm_lab.runs import shape_near
+
+    config = shape_near(family, n_params, ctx)
+    return count_params(config), flops_per_sequence(config).per_token * max_epochs * train_tokens
 
 
 def _zstd(data: bytes, level: int) -> int:
