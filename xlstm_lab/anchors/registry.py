@@ -182,8 +182,8 @@ REGISTRY: dict[str, DataSet] = {
         DataSet(
             name="lab_runs",
             relpath="lab_runs/lab_runs.csv",
-            sha256="d44b3fc83b5fd2d50f0faa9f5b50557fcb6525204e13f5c40344f155aad71d7c",
-            n_rows=68,
+            sha256="1a1f47535d1d170095b872753d23fdae25d75e734fab9473d53dc33864feafd2",
+            n_rows=117,
             licence="Trained for this project (xlstm-lab); distributed with it under the project's licence.",
             card="lab_runs/SOURCE.md",
             # The run store's CSV export (xlstm_lab.runs.EXPORT_COLUMNS): done runs only, so no value is missing.
