@@ -7,7 +7,7 @@ import pandas as pd
 
 from xlstm_lab.plots.theme import FAMILY_LABELS, family_color
 
-__all__ = ["budget_color", "lab_parabola_chart", "lab_optima_chart"]
+__all__ = ["budget_color", "lab_parabola_chart", "lab_optima_chart", "lab_context_chart"]
 
 _LOSS = "validation loss (nats/byte)"
 
@@ -68,3 +68,27 @@ def lab_optima_chart(optima: pd.DataFrame, lines: pd.DataFrame, *, value: str = 
         layers.insert(1, alt.Chart(bars).mark_rule(strokeWidth=2).encode(
             x, alt.Y(f"{lo}:Q", scale=alt.Scale(type="log", nice=False)), alt.Y2(f"{hi}:Q"), family_color()))
     return alt.layer(*layers).properties(width=width, height=height)
+
+
+def lab_context_chart(opt: pd.DataFrame, *, width: int = 300, height: int = 240) -> alt.LayerChart:
+    """N* against context per family (colour) and budget (dash), with each vertex's 95% interval where bounded.
+
+    Args:
+        opt: family, ctx, budget, N_opt, N_opt_lo, N_opt_hi (``chapters.lab_context.optima``).
+    """
+    d = opt.dropna(subset=["N_opt"])
+    x = alt.X("ctx:Q", scale=alt.Scale(type="log", base=2, nice=False), title="context (bytes)",
+              axis=alt.Axis(values=sorted(set(d["ctx"])), format="d"))
+    # The axis spans the vertices (x3 either way); wider intervals are clipped at its edge, not allowed to squash it.
+    scale = alt.Scale(type="log", nice=False, domain=[float(d["N_opt"].min() / 3), float(d["N_opt"].max() * 3)],
+                      clamp=True)
+    y = alt.Y("N_opt:Q", scale=scale, title="N* (parameters)", axis=alt.Axis(format="~s"))
+    dash = alt.StrokeDash("budget:N", title="budget (FLOPs)")
+    bars = d.dropna(subset=["N_opt_lo", "N_opt_hi"])
+    return alt.layer(
+        alt.Chart(d).mark_line(strokeWidth=1.6).encode(x, y, family_color(), dash, detail="budget:N"),
+        alt.Chart(bars).mark_rule(strokeWidth=1.5, opacity=0.6).encode(
+            x, alt.Y("N_opt_lo:Q", scale=scale), alt.Y2("N_opt_hi:Q"), family_color()),
+        alt.Chart(d).mark_point(filled=True, size=45).encode(
+            x, y, family_color(), tooltip=["family:N", "ctx:Q", "budget:N", alt.Tooltip("N_opt:Q", format=",.0f")]),
+    ).properties(width=width, height=height)
