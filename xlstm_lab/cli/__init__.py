@@ -23,7 +23,7 @@ from xlstm_lab.cli.common import PROG, CliError, StatusWarning, plain
 __all__ = ["main", "build_parser", "CliError"]
 
 # Subcommand modules, in the order `--help` lists them; a missing one is simply not offered.
-_COMMANDS = ("fit", "sweep", "runs", "chapter")
+_COMMANDS = ("fit", "sweep", "runs", "chapter", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -113,36 +113,64 @@ class LlamaModel(nn.Module):
         check_sequence_tokens(tokens, "forward")
         return self._run(tokens, None)
 
-    def init_state(self, batch: int, device: torch.device | str | None = None, capacity: int | None = None) -> KVCache:
-        """An empty KV cache with room for ``capacity`` tokens (default: the context length); grows if needed."""
+    def init_state(
+        self,
+        batch: int,
+        device: torch.device | str | None = None,
+        capacity: int | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> KVCache:
+        """An empty KV cache with room for ``capacity`` tokens (default: the context length); grows if needed.
+
+        The cache is kept in the compute dtype: ``dtype`` if given, else the autocast dtype when autocast is on
+        for the device (bf16 keys and values under ``torch.autocast(bfloat16)``, not the fp32 weights' dtype),
+        else the weights' dtype. ``accounting.kv_cache_bytes(config, capacity, batch, dtype_bytes)`` with that
+        dtype's width is then exactly its allocation.
+        """
         cfg = self.config
         weight = self.embedding.weight
+        device = torch.device(device) if device is not None else weight.device
+        if dtype is None:
+            autocast = torch.is_autocast_enabled(device.type)
+            dtype = torch.get_autocast_dtype(device.type) if autocast else weight.dtype
         return KVCache.empty(
             cfg.n_layers,
             batch,
             cfg.n_heads,
             cfg.head_dim,
             capacity if capacity is not None else cfg.context_length,
-            device=device if device is not None else weight.device,
-            dtype=weight.dtype,
+            device=device,
+            dtype=dtype,
         )
 
-    def prefill(self, tokens: torch.Tensor, state: KVCache | None = None) -> tuple[torch.Tensor, KVCache]:
+    def prefill(
+        self, tokens: torch.Tensor, state: KVCache | None = None, *, capacity: int | None = None
+    ) -> tuple[torch.Tensor, KVCache]:
         """Process a prompt and fill the cache.
+
+        A new cache holds exactly ``capacity`` positions (default: the T prompt tokens), in the compute dtype
+        (see ``init_state``); it is never sized to the whole context length. To decode n tokens without
+        reallocation, pass ``capacity = T + n`` (``xlstm_lab.inference.prefill`` does); otherwise the first
+        step doubles it.
 
         Args:
             tokens: B x T token ids (integers), B, T >= 1.
             state: cache to extend (updated in place), or None for a new one.
+            capacity: positions of a new cache (>= T; ignored when ``state`` is given).
 
         Returns:
             (logits B x T x vocab, the cache).
 
         Raises:
-            ModelInputError: tokens not B x T integers, or a cache of another type, depth or batch.
+            ModelInputError: tokens not B x T integers, a cache of another type, depth or batch, or a capacity
+                below T.
         """
         batch, length = check_sequence_tokens(tokens, "prefill")
         if state is None:
-            state = self.init_state(batch, capacity=max(length, self.config.context_length))
+            if capacity is not None and capacity < length:
+                raise ModelInputError(f"capacity {capacity} is less than the {length} prompt tokens; pass at least "
+                                      f"the prompt length (prompt + new tokens to decode without reallocation)")
+            state = self.init_state(batch, capacity=length if capacity is None else capacity)
         self._check_cache(state, batch)
         return self._run(tokens, state), state
 

@@ -10,7 +10,7 @@ import torch
 
 from xlstm_lab.train.spec import TRAIN_CODE_VERSION
 
-__all__ = ["describe_device", "versions"]
+__all__ = ["cpu_model", "describe_device", "versions"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -23,6 +23,11 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one)."""
+    return _cpu_model()
 
 
 def describe_device(device: torch.device, world_size: int = 1) -> str:
