@@ -15,6 +15,8 @@ _PARTS = ["embedding", "head", "mixer", "ffn", "block_norms", "final_norm"]
 def breakdown_chart(shapes: pd.DataFrame) -> alt.FacetChart:
     """Share of each parameter group per named shape, as stacked bars, one panel per family.
 
+    The panels wrap (a facet with ``columns``): side by side on a desktop, stacked on a phone.
+
     Args:
         shapes: :func:`xlstm_lab.chapters.counting_compute.shape_table` output (components in millions).
     """
@@ -29,8 +31,8 @@ def breakdown_chart(shapes: pd.DataFrame) -> alt.FacetChart:
         order=alt.Order("part_order:Q"),
         tooltip=["family_label:N", "size:O", "part:N", alt.Tooltip("millions:Q", format=".1f")],
     ).transform_calculate(part_order=f"indexof({_PARTS!r}, datum.part)").properties(width=280, height=170)
-    return bars.facet(column=alt.Column("family_label:N", title=None, sort=list(_FAMILY_TITLE.values()))).properties(
-        title="Where the parameters sit (embedding and head are untied and counted)"
+    return bars.facet(facet=alt.Facet("family_label:N", title=None, sort=list(_FAMILY_TITLE.values())),
+                      columns=2).properties(title="Where the parameters sit (embedding and head are untied and counted)"
     )
 
 
@@ -58,7 +60,7 @@ def flops_per_token_chart(df: pd.DataFrame) -> alt.FacetChart:
     rest = alt.Chart(d).transform_filter(alt.datum.series != "6N")
     layer = alt.layer(six, rest.mark_line(strokeWidth=2).encode(**enc),
                       rest.mark_point(filled=True, size=30).encode(**enc)).properties(width=280, height=250)
-    return layer.facet(column=alt.Column("family_label:N", title=None, sort=list(_FAMILY_TITLE.values()))).properties(
-        title=alt.TitleParams(f"FLOPs per token at {size}",
+    return layer.facet(facet=alt.Facet("family_label:N", title=None, sort=list(_FAMILY_TITLE.values())),
+                       columns=2).properties(title=alt.TitleParams(f"FLOPs per token at {size}",
                               subtitle="attention grows with the context, the mLSTM cell does not")
     )

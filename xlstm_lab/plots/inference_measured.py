@@ -1,7 +1,7 @@
 """Charts of the inference chapter's lab half: our measured TTFT and step times, the fitted terms, the state's memory.
 
-Every chart is one view with ``width="container"``, so it fits the book's column down to a 390 px phone
-(no side-by-side facets); families are told apart by colour, sizes and terms by the line's dash.
+Every chart is one view whose width follows its container (``theme.fit_width``), so it fits the book's column
+down to a 390 px phone (no side-by-side facets); families are told apart by colour, sizes and terms by the line's dash.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from xlstm_lab.plots.theme import FAMILY_LABELS, family_color
+from xlstm_lab.plots.theme import FAMILY_LABELS, family_color, fit_width
 
 __all__ = ["measured_chart", "measured_terms_chart", "memory_chart"]
 
@@ -51,7 +51,7 @@ def measured_chart(rows: pd.DataFrame, kind: str, batch: int, title: str) -> alt
     )
     spread = base.mark_rule(opacity=0.6).encode(y="lo_ms:Q", y2="hi_ms:Q")
     points = line.mark_point(filled=True, size=28)
-    chart = (spread + line + points).properties(width="container", height=260, title=title)
+    chart = fit_width((spread + line + points).properties(height=260, title=title), 420)
     return chart.configure_legend(orient="bottom")
 
 
@@ -78,7 +78,7 @@ def measured_terms_chart(curves: pd.DataFrame, title: str, y_min_ms: float = 1e-
     )
     points = alt.Chart(df[df["series"] == "measured"]).mark_point(filled=True, size=34).encode(
         x=x, y=y, color=family_color(), tooltip=tip)
-    chart = (lines + points).properties(width="container", height=280, title=title)
+    chart = fit_width((lines + points).properties(height=280, title=title), 420)
     return chart.configure_legend(orient="bottom")
 
 
@@ -90,5 +90,5 @@ def memory_chart(mem: pd.DataFrame, title: str) -> alt.LayerChart:
     points = base.mark_point(filled=True, size=40).encode(
         y="measured_mib:Q", tooltip=["family:N", "context:Q", alt.Tooltip("measured_mib:Q", format=".4f"),
                                      alt.Tooltip("predicted_mib:Q", format=".4f")])
-    chart = (line + points).properties(width="container", height=240, title=title)
+    chart = fit_width((line + points).properties(height=240, title=title), 420)
     return chart.configure_legend(orient="bottom")

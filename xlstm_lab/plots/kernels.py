@@ -5,7 +5,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from xlstm_lab.plots.theme import FAMILY_COLORS
+from xlstm_lab.plots.theme import FAMILY_COLORS, SI_AXIS_LABEL, fit_width, si_label
 
 __all__ = ["flops_chart", "convention_chart", "training_chart", "decode_chart", "impl_color"]
 
@@ -30,7 +30,7 @@ def impl_color(impls) -> alt.Scale:
 
 
 def flops_chart(table: pd.DataFrame, crossover: float | None = None) -> alt.LayerChart:
-    """Forward matmul FLOPs per token and head against T, log-log, one line per form.
+    """Forward matmul FLOPs per token and head against T, log-log, one line per form (width follows the container).
 
     Args:
         table: :func:`xlstm_lab.chapters.mlstm_kernels.flops_table` output.
@@ -43,20 +43,22 @@ def flops_chart(table: pd.DataFrame, crossover: float | None = None) -> alt.Laye
         x=alt.X("T:Q", scale=alt.Scale(type="log", domain=[table["T"].min(), table["T"].max()], nice=False),
                 title="sequence length T (tokens)"),
         y=alt.Y("flops_per_token:Q", scale=_LOG, title="forward FLOPs per token and head",
-                axis=alt.Axis(format="~s")),
+                axis=alt.Axis(labelExpr=SI_AXIS_LABEL)),
         color=alt.Color("label:N", sort=labels, scale=alt.Scale(domain=labels, range=colors), title=None,
                         legend=alt.Legend(orient="bottom", columns=2, labelLimit=300)),
-        tooltip=["label:N", "T:Q", alt.Tooltip("flops_per_token:Q", format=".3s")],
-    )
+        tooltip=["label:N", "T:Q", alt.Tooltip("flops_si:N", title="FLOPs per token")],
+    ).transform_calculate(flops_si=si_label("flops_per_token"))
     chart = base.mark_line() + base.mark_point(filled=True, size=25)
     if crossover is not None:
         rule = alt.Chart(pd.DataFrame({"T": [crossover]})).mark_rule(strokeDash=[3, 3], color="#555").encode(x="T:Q")
         chart = chart + rule
-    return chart.properties(width=500, height=280, title="Forward matmul FLOPs per token (gating ignored)")
+    return fit_width(chart.properties(height=280, title="Forward matmul FLOPs per token (gating ignored)"), 500)
 
 
 def convention_chart(gap: pd.DataFrame) -> alt.Chart:
     """Relative difference (%) between detached-normaliser and exact gradients, grouped bars per gradient.
+
+    The width follows the container (460 px where there is room).
 
     Args:
         gap: rows (gradient, source, rel_diff), one source per bar colour (e.g. this page's float64 reference
@@ -64,7 +66,7 @@ def convention_chart(gap: pd.DataFrame) -> alt.Chart:
     """
     df = gap.assign(percent=100.0 * gap["rel_diff"])
     sources = list(dict.fromkeys(df["source"]))
-    return alt.Chart(df).mark_bar().encode(
+    chart = alt.Chart(df).mark_bar().encode(
         x=alt.X("gradient:N", sort=["dq", "dk", "dv", "di", "df"], title="gradient of", axis=alt.Axis(labelAngle=0)),
         xOffset=alt.XOffset("source:N", sort=sources),
         y=alt.Y("percent:Q", title="‖detached − exact‖ / ‖exact‖ (%)", scale=alt.Scale(domain=[0, 100])),
@@ -73,7 +75,8 @@ def convention_chart(gap: pd.DataFrame) -> alt.Chart:
                         scale=alt.Scale(domain=sources, range=["#f4a259", FAMILY_COLORS["xlstm"], "#8d8d8d"][
                             : len(sources)])),
         tooltip=["gradient:N", "source:N", alt.Tooltip("percent:Q", format=".3g")],
-    ).properties(width=460, height=240, title="Detached-normaliser gradients against exact ones")
+    ).properties(height=240, title="Detached-normaliser gradients against exact ones")
+    return fit_width(chart, 460)
 
 
 def training_chart(train: pd.DataFrame) -> alt.FacetChart:
@@ -92,7 +95,7 @@ def training_chart(train: pd.DataFrame) -> alt.FacetChart:
         tooltip=["impl:N", "shape:O", "pass:N", alt.Tooltip("ms:Q", format=".3f")],
     )
     layer = (base.mark_line() + base.mark_point(filled=True, size=35)).properties(width=235, height=240)
-    return layer.facet(column=alt.Column("pass:N", title=None, sort=["fwd", "fwd+bwd"])).properties(
+    return layer.facet(facet=alt.Facet("pass:N", title=None, sort=["fwd", "fwd+bwd"]), columns=2).properties(
         title=alt.Title("Training shapes on an H100 (CUDA-graph GPU time)",
                         subtitle="H = 8, K = V = 128, bf16; B × T = batch × sequence length"))
 

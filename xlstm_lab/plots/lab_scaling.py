@@ -5,25 +5,25 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from xlstm_lab.plots.theme import FAMILY_LABELS
+from xlstm_lab.plots.isoflop import budget_color
+from xlstm_lab.plots.theme import FAMILY_LABELS, SI_AXIS_LABEL
 
 __all__ = ["holdout_chart"]
 
 _LOSS = "validation loss (nats/byte)"
 
 
-def holdout_chart(points: pd.DataFrame, curves: pd.DataFrame, *, width: int = 300,
-                  height: int = 210) -> alt.VConcatChart:
-    """One panel per family (stacked, so it fits a phone): IsoFLOP runs and the held-out fit's curves.
+def holdout_chart(points: pd.DataFrame, curves: pd.DataFrame, *, width: int = 240,
+                  height: int = 200) -> alt.ConcatChart:
+    """One panel per family (side by side where there is room, stacked on a phone): IsoFLOP runs and the
+    held-out fit's curves.
 
     Args:
         points: family, budget (label, e.g. "3e+12"), N, loss, role ("fitted" or "held out"), seed, source.
         curves: family, budget, N, loss: the surface fitted without the held-out budget, along each budget
             (the held-out budget's curve is its prediction, drawn dashed).
     """
-    order = sorted(set(points["budget"]) | set(curves["budget"]), key=float)
-    color = alt.Color("budget:N", title="budget (FLOPs)", sort=order,
-                      scale=alt.Scale(scheme="viridis", domain=order, reverse=True))
+    color = budget_color(list(set(points["budget"]) | set(curves["budget"])))
     held = set(points.loc[points["role"] == "held out", "budget"])
     curves = curves.assign(role=curves["budget"].map(lambda b: "prediction" if b in held else "fit"))
     tip = ["budget:N", alt.Tooltip("N:Q", format=",.0f"), alt.Tooltip("loss:Q", format=".4f"), "role:N", "seed:Q",
@@ -31,7 +31,7 @@ def holdout_chart(points: pd.DataFrame, curves: pd.DataFrame, *, width: int = 30
     panels = []
     for fam in dict.fromkeys(points["family"]):
         p, c = points[points["family"] == fam], curves[curves["family"] == fam]
-        x = alt.X("N:Q", scale=alt.Scale(type="log", nice=False), title="parameters N", axis=alt.Axis(format="~s"))
+        x = alt.X("N:Q", scale=alt.Scale(type="log", nice=False), title="parameters N", axis=alt.Axis(labelExpr=SI_AXIS_LABEL))
         y = alt.Y("loss:Q", scale=alt.Scale(zero=False), title=_LOSS)
         panels.append(alt.layer(
             alt.Chart(c).mark_line(strokeWidth=1.6).encode(
@@ -42,5 +42,6 @@ def holdout_chart(points: pd.DataFrame, curves: pd.DataFrame, *, width: int = 30
                     domain=["fitted", "held out"], range=["circle", "diamond"])),
                 tooltip=tip),
         ).properties(title=FAMILY_LABELS.get(fam, fam), width=width, height=height))
-    return alt.vconcat(*panels).resolve_scale(color="shared", shape="shared", strokeDash="shared").configure_legend(
+    return alt.concat(*panels, columns=2).resolve_scale(color="shared", shape="shared",
+                                                        strokeDash="shared").configure_legend(
         orient="bottom", direction="horizontal", columns=3)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from xlstm_lab.plots.theme import FAMILY_LABELS, family_color
+from xlstm_lab.plots.theme import FAMILY_LABELS, SI_AXIS_LABEL, family_color, fit_width
 
 __all__ = ["calibration_chart", "bits_per_byte_chart", "throughput_chart"]
 
@@ -35,22 +35,23 @@ def calibration_chart(cal: pd.DataFrame, *, width: int = 150, height: int = 120)
 
 def bits_per_byte_chart(rates: pd.DataFrame) -> alt.Chart:
     """Bits per byte on the validation split: compressors and our best models (``label``, ``bpb``, ``kind``)."""
-    return alt.Chart(rates).mark_bar().encode(
+    chart = alt.Chart(rates).mark_bar().encode(
         x=alt.X("bpb:Q", title="bits per byte on the validation split", scale=alt.Scale(zero=True)),
         y=alt.Y("label:N", title=None, sort=alt.EncodingSortField("bpb", order="ascending")),
         color=alt.Color("kind:N", title=None, scale=alt.Scale(scheme="tableau10"),
                         legend=alt.Legend(orient="bottom")),
         tooltip=["label:N", alt.Tooltip("bpb:Q", format=".3f")],
-    ).properties(width="container", height=28 * len(rates))
+    ).properties(height=28 * len(rates))
+    return fit_width(chart, 420)
 
 
 def throughput_chart(speed: pd.DataFrame) -> alt.Chart:
     """Training tokens per second against parameters, per family (medians over the lab runs)."""
     base = alt.Chart(speed).encode(
-        x=alt.X("N_params:Q", title="parameters N", scale=alt.Scale(type="log")),
+        x=alt.X("N_params:Q", title="parameters N", scale=alt.Scale(type="log"), axis=alt.Axis(labelExpr=SI_AXIS_LABEL)),
         y=alt.Y("tokens_per_s:Q", title="training tokens / s", scale=alt.Scale(type="log")),
         color=family_color(),
         tooltip=["family:N", "d_model:Q", "n_layers:Q", "N_params:Q", alt.Tooltip("tokens_per_s:Q", format=",.0f"),
                  "threads:N", "runs:Q"],
     )
-    return (base.mark_line() + base.mark_point(filled=True, size=40)).properties(width="container", height=240)
+    return fit_width((base.mark_line() + base.mark_point(filled=True, size=40)).properties(height=240), 420)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from xlstm_lab.plots.theme import FAMILY_COLORS, family_color
+from xlstm_lab.plots.theme import FAMILY_COLORS, SI_AXIS_LABEL, family_color, fit_width
 
 __all__ = ["ttft_chart", "step_chart", "terms_chart", "alpha_chart", "roofline_chart"]
 
@@ -14,7 +14,11 @@ _SIZE_ORDER = ["160m", "400m", "830m", "1.4b", "2.7b", "7b"]
 _LOG = alt.Scale(type="log")
 # prompt lengths of the released timings span 128 ... 16384 tokens
 _PROMPT = alt.Scale(type="log", domain=[100, 20000], nice=False)
-# the book's content column is ~800 px wide: facet panels are sized so chart + legend fit in it
+# the book's content column is ~780 px wide on a desktop: facet panels are sized so chart + legend fit in it; the
+# facets wrap (``columns``), so the book renderer stacks them on a phone
+# Dash of each runtime-model series (lines) in terms_chart; "measured" is drawn as points ([1, 0]: solid).
+_TERM_DASH = {"measured": [1, 0], "model": [1, 0], "compute term": [6, 3], "memory term": [6, 3],
+              "compute at peak": [2, 2], "memory at peak": [2, 2], "overhead": [8, 3, 2, 3]}
 
 
 def _with_labels(df: pd.DataFrame) -> pd.DataFrame:
@@ -40,8 +44,8 @@ def ttft_chart(timings: pd.DataFrame, batch: int = 1) -> alt.FacetChart:
         tooltip=["family_label:N", "size:O", "prefill:Q", alt.Tooltip("ttft_ms:Q", format=".1f")],
     )
     layer = (base.mark_line() + base.mark_point(filled=True, size=30)).properties(width=280, height=250)
-    return layer.facet(column=alt.Column("family_label:N", title=None, sort=list(_FAMILY_TITLE.values()))).properties(
-        title=f"Time to first token at batch {batch}"
+    return layer.facet(facet=alt.Facet("family_label:N", title=None, sort=list(_FAMILY_TITLE.values())),
+                       columns=2).properties(title=f"Time to first token at batch {batch}"
     )
 
 
@@ -61,7 +65,7 @@ def step_chart(timings: pd.DataFrame, sizes: list[str] | tuple[str, ...] = ("160
         tooltip=["family_label:N", "size:O", "prefill:Q", alt.Tooltip("step_ms:Q", format=".2f")],
     )
     layer = (base.mark_line() + base.mark_point(filled=True, size=30)).properties(width=185, height=240)
-    return layer.facet(column=alt.Column("size:O", sort=list(sizes), title="model size")).properties(
+    return layer.facet(facet=alt.Facet("size:O", sort=list(sizes), title="model size"), columns=len(sizes)).properties(
         title=alt.TitleParams(f"Decode step time at batch {batch}",
                               subtitle="flat for xLSTM, growing with the KV cache for the Transformer")
     )
@@ -81,31 +85,33 @@ def terms_chart(curves: pd.DataFrame, title: str, y_min_ms: float = 0.1) -> alt.
     df = _with_labels(curves[curves["prefill"] > 0])
     df = df[["family_label", "size", "batch", "prefill", "series", "time_ms"]]
     order = ["measured", "model", "compute term", "memory term", "compute at peak", "memory at peak", "overhead"]
-    colors = ["#222222", "#555555", "#e07b00", "#3b6fb6", "#f2b872", "#9ab8e0", "#8c8c8c"]
+    # the overhead is purple, so it is not mistaken for the model's grey line
+    colors = ["#222222", "#555555", "#e07b00", "#3b6fb6", "#f2b872", "#9ab8e0", "#9467bd"]
     present = [o for o in order if o in set(df["series"])]
     colors = [c for o, c in zip(order, colors) if o in present]
     order = present
     color = alt.Color("series:N", sort=order, scale=alt.Scale(domain=order, range=colors), title=None)
+    # shape (points) and dash (lines) on the same field: one merged legend drawing a dot for "measured" and a
+    # dashed stroke for each line series, as plotted
+    shape = alt.Shape("series:N", sort=order, title=None,
+                      scale=alt.Scale(domain=order, range=["circle" if o == "measured" else "stroke" for o in order]))
+    dash = alt.StrokeDash("series:N", sort=order, title=None,
+                          scale=alt.Scale(domain=order, range=[_TERM_DASH[o] for o in order]))
     y = alt.Y("time_ms:Q", scale=alt.Scale(type="log", domainMin=y_min_ms), title="time (ms)")
     x = alt.X("prefill:Q", scale=_PROMPT, title="prompt length (tokens)")
     tip = ["series:N", "prefill:Q", alt.Tooltip("time_ms:Q", format=".3g")]
     points = alt.Chart(df).transform_filter(alt.datum.series == "measured").mark_point(filled=True, size=45).encode(
-        x=x, y=y, color=color, tooltip=tip)
+        x=x, y=y, color=color, shape=shape, tooltip=tip)
     model = alt.Chart(df).transform_filter(alt.datum.series == "model").mark_line(strokeWidth=2).encode(
-        x=x, y=y, color=color, tooltip=tip)
-    # one layer per dash style (a strokeDash encoding on the colour field would drop the merged legend);
+        x=x, y=y, color=color, strokeDash=dash, tooltip=tip)
     # a term below y_min_ms is negligible: it is left out rather than drawn along the axis
-    terms = [
-        alt.Chart(df).transform_filter(
-            alt.FieldOneOfPredicate(field="series", oneOf=names) & (alt.datum.time_ms >= y_min_ms)
-        ).mark_line(strokeDash=dash).encode(x=x, y=y, color=color, tooltip=tip)
-        for names, dash in ((["compute term", "memory term"], [6, 3]), (["compute at peak", "memory at peak"], [2, 2]),
-                            (["overhead"], [8, 3, 2, 3]))
-        if any(n in order for n in names)
-    ]
-    layer = alt.layer(*terms, model, points).properties(width=280, height=250)
-    return layer.facet(column=alt.Column("family_label:N", title=None, sort=list(_FAMILY_TITLE.values()))).properties(
-        title=title
+    terms = alt.Chart(df).transform_filter(
+        alt.FieldOneOfPredicate(field="series", oneOf=[o for o in order if o not in ("measured", "model")])
+        & (alt.datum.time_ms >= y_min_ms)
+    ).mark_line().encode(x=x, y=y, color=color, strokeDash=dash, detail="series:N", tooltip=tip)
+    layer = alt.layer(terms, model, points).properties(width=280, height=250)
+    return layer.facet(facet=alt.Facet("family_label:N", title=None, sort=list(_FAMILY_TITLE.values())),
+                       columns=2).properties(title=title
     )
 
 
@@ -120,18 +126,19 @@ def alpha_chart(per_model: pd.DataFrame, peak_label: str = "H100 SXM, 989 TFLOP/
     base = alt.Chart(df).encode(
         x=alt.X("num_params:Q", scale=_LOG, title="parameters",
                 axis=alt.Axis(values=[1e8, 2e8, 5e8, 1e9, 2e9, 5e9, 1e10],
-                              labelExpr="replace(format(datum.value, '~s'), 'G', 'B')")),
+                              labelExpr=SI_AXIS_LABEL)),
         y=alt.Y("alpha/peak:Q", title=f"alpha_eff / peak ({peak_label})", scale=alt.Scale(zero=True)),
         color=family_color(),
         tooltip=["family_label:N", "size:O", alt.Tooltip("alpha/peak:Q", format=".3f")],
     )
-    return (base.mark_line() + base.mark_point(filled=True, size=50)).properties(
-        width=420, height=260, title="Effective prefill throughput per model (robust fit per size)"
-    )
+    return fit_width((base.mark_line() + base.mark_point(filled=True, size=50)).properties(
+        height=260, title="Effective prefill throughput per model (robust fit per size)"), 420)
 
 
 def roofline_chart(curve: pd.DataFrame, points: pd.DataFrame, critical: float) -> alt.LayerChart:
     """Log-log roofline (attainable TFLOP/s against FLOP/byte) with prefill and decode placed on it.
+
+    The width follows the container (560 px where there is room), so the compute-bound side fits a phone.
 
     Args:
         curve: :func:`xlstm_lab.chapters.inference_latency.roofline_curve` output.
@@ -152,15 +159,22 @@ def roofline_chart(curve: pd.DataFrame, points: pd.DataFrame, critical: float) -
                  "bound:N"],
     )
     # settings of the largest size only, xLSTM above its points and the Transformer's decode steps below,
-    # so labels of the two families do not overlap (the Transformer's prefill points share the xLSTM labels)
-    last = pts[pts["size"] == pts["size"].iloc[-1]]
+    # so labels of the two families do not overlap (the Transformer's prefill points share the xLSTM labels);
+    # xLSTM prefill labels alternate above and below their points (T=4096 and T=16384 sit close on the roof)
+    last = pts[pts["size"] == pts["size"].iloc[-1]].copy()
+    pre = last[(last["family"] == "xlstm") & (last["phase"] == "prefill")].sort_values("intensity")
+    last["level"] = 0
+    last.loc[pre.index[1::2], "level"] = 1
     fam_color = alt.Color("family:N", scale=alt.Scale(domain=list(FAMILY_COLORS), range=list(FAMILY_COLORS.values())),
                           legend=None)
-    above = alt.Chart(last[last["family"] == "xlstm"]).mark_text(align="right", dx=-6, dy=-9, fontSize=10).encode(
+    xl = last[last["family"] == "xlstm"]
+    above = alt.Chart(xl[xl["level"] == 0]).mark_text(align="right", dx=-6, dy=-9, fontSize=10).encode(
+        x=x, y=y, text="setting:N", color=fam_color)
+    under = alt.Chart(xl[xl["level"] == 1]).mark_text(align="right", dx=-6, dy=16, fontSize=10).encode(
         x=x, y=y, text="setting:N", color=fam_color)
     below = alt.Chart(last[(last["family"] == "llama") & (last["phase"] == "decode")]).mark_text(
         align="left", dx=6, dy=12, fontSize=10).encode(x=x, y=y, text="setting:N", color=fam_color)
-    return (roof + rule + dots + above + below).properties(
-        width=560, height=320,
+    return fit_width((roof + rule + dots + above + under + below).properties(
+        height=320,
         title=alt.TitleParams(f"Roofline of {device}", subtitle="prefill is compute-bound, decoding memory-bound"),
-    )
+    ), 560)

@@ -6,7 +6,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from xlstm_lab.plots.theme import FAMILY_LABELS, family_color
+from xlstm_lab.plots.theme import FAMILY_LABELS, family_color, fit_width, si_label
 
 _DR_TICKS = [20, 50, 100, 200, 500, 1000, 2000, 5000]
 
@@ -23,7 +23,7 @@ def _loss_color(step: float, domain: tuple[float, float]) -> alt.Color:
 
 
 def contour_chart(grid: pd.DataFrame, runs: pd.DataFrame, frontier: pd.DataFrame | None = None, *,
-                  step: float = 0.1, width: int = 230, height: int = 230) -> alt.HConcatChart:
+                  step: float = 0.1, width: int = 230, height: int = 230) -> alt.ConcatChart:
     """One panel per family: the fitted surface as binned colour on a (log10 N, log10 D) grid, runs on top.
 
     Args:
@@ -33,7 +33,7 @@ def contour_chart(grid: pd.DataFrame, runs: pd.DataFrame, frontier: pd.DataFrame
         step: contour spacing in nats. width, height: panel size in pixels.
 
     Returns:
-        Altair chart (two panels, shared colour scale).
+        Altair chart (two panels that wrap on a phone, shared colour scale).
     """
     lo = float(min(grid["loss"].min(), runs["loss"].min()))
     hi = float(max(grid["loss"].max(), runs["loss"].max()))
@@ -48,9 +48,9 @@ def contour_chart(grid: pd.DataFrame, runs: pd.DataFrame, frontier: pd.DataFrame
     for fam in sorted(grid["family"].unique(), key=lambda f: f != "llama"):
         cells = alt.Chart(grid[grid["family"] == fam]).mark_rect(strokeWidth=0).encode(
             x=x, x2="log10_N2:Q", y=y, y2="log10_D2:Q", color=color,
-            tooltip=[alt.Tooltip("N:Q", format=".3s"), alt.Tooltip("D:Q", format=".3s"),
+            tooltip=[alt.Tooltip("N_si:N", title="N"), alt.Tooltip("D_si:N", title="D"),
                      alt.Tooltip("loss:Q", format=".3f", title="predicted loss")],
-        )
+        ).transform_calculate(N_si=si_label("N"), D_si=si_label("D"))
         layers = [cells]
         if frontier is not None:
             f = frontier[frontier["family"] == fam]
@@ -65,12 +65,12 @@ def contour_chart(grid: pd.DataFrame, runs: pd.DataFrame, frontier: pd.DataFrame
                      alt.Tooltip("loss:Q", format=".3f", title="observed"),
                      alt.Tooltip("predicted:Q", format=".3f")]))
         panels.append(alt.layer(*layers).properties(width=width, height=height, title=FAMILY_LABELS[fam]))
-    return alt.hconcat(*panels).resolve_scale(color="shared")
+    return alt.concat(*panels, columns=len(panels)).resolve_scale(color="shared")
 
 
 def residual_chart(resid: pd.DataFrame, x: str = "tokens_per_param", *, width: int = 230,
-                   height: int = 220) -> alt.HConcatChart:
-    """Residual (predicted - observed, nats) of each run against D/N or N, one panel per family.
+                   height: int = 220) -> alt.ConcatChart:
+    """Residual (predicted - observed, nats) of each run against D/N or N, one panel per family (panels wrap).
 
     Args:
         resid: ``loss_surface.residual_frame`` output. x: "tokens_per_param" or "N" (log axis).
@@ -98,12 +98,14 @@ def residual_chart(resid: pd.DataFrame, x: str = "tokens_per_param", *, width: i
         )
         zero = alt.Chart(pd.DataFrame({"y": [0.0]})).mark_rule(color="gray").encode(y="y:Q")
         panels.append(alt.layer(zero, pts).properties(width=width, height=height, title=FAMILY_LABELS[fam]))
-    return alt.hconcat(*panels)
+    return alt.concat(*panels, columns=len(panels))
 
 
 def bootstrap_chart(samples: pd.DataFrame, estimates: pd.DataFrame, x: str = "alpha", y: str = "beta", *,
                     width: int = 320, height: int = 260) -> alt.LayerChart:
     """Bootstrap resamples of two parameters (default alpha vs beta), coloured by family, with the point estimates.
+
+    The width follows the container (``width`` px where there is room).
 
     Args:
         samples: rows of bootstrap parameter sets with a ``family`` column. estimates: one row per family.
@@ -115,11 +117,13 @@ def bootstrap_chart(samples: pd.DataFrame, estimates: pd.DataFrame, x: str = "al
     )
     est = alt.Chart(estimates).mark_point(shape="diamond", size=160, filled=True, stroke="black").encode(
         x=f"{x}:Q", y=f"{y}:Q", color=family_color())
-    return alt.layer(base, est).properties(width=width, height=height)
+    return fit_width(alt.layer(base, est).properties(height=height), width)
 
 
 def compute_optimal_chart(frame: pd.DataFrame, *, width: int = 420, height: int = 280) -> alt.LayerChart:
     """Predicted loss of each family's compute-optimal allocation against the budget, with bootstrap bands.
+
+    The width follows the container (``width`` px where there is room).
 
     Args:
         frame: ``loss_surface.compute_optimal_frame`` output (family, C, L_opt, L_lo, L_hi, N_opt, tokens_per_param).
@@ -131,7 +135,7 @@ def compute_optimal_chart(frame: pd.DataFrame, *, width: int = 420, height: int 
     line = alt.Chart(frame).mark_line(strokeWidth=2).encode(
         x=x, y=alt.Y("L_opt:Q", title="compute-optimal loss (nats)", scale=alt.Scale(zero=False)), color=family_color(),
         tooltip=["family:N", alt.Tooltip("C:Q", format=".2e"), alt.Tooltip("L_opt:Q", format=".4f"),
-                 alt.Tooltip("N_opt:Q", format=".3s"), alt.Tooltip("tokens_per_param:Q", format=".1f", title="D/N")],
-    )
-    return alt.layer(band, line).properties(width=width, height=height)
+                 alt.Tooltip("N_si:N", title="N_opt"), alt.Tooltip("tokens_per_param:Q", format=".1f", title="D/N")],
+    ).transform_calculate(N_si=si_label("N_opt"))
+    return fit_width(alt.layer(band, line).properties(height=height), width)
 
