@@ -72,3 +72,23 @@ def test_default_grid_is_the_shipped_one_plus_a_live_budget():
     shipped = got.runs[got.runs["source"] == "shipped"]
     assert set(shipped["budget_flops"]) == {1e11, 3e11, 1e12, 3e12}
     assert (shipped["seed"] == 0).sum() == 40 and (shipped["seed"] == 1).sum() >= 8
+
+
+def test_three_nearest_keeps_the_best_size_and_its_neighbours():
+    runs = _runs("xlstm", 0.2, 0.47)
+    kept = li.three_nearest(runs)
+    for c, g in kept.groupby("budget_flops"):
+        n_opt = 0.2 * c**0.47
+        assert sorted(np.round(g["N_params"] / n_opt, 6)) == [0.5, 1.0, 2.0]
+    # the best size at the edge of the grid: the three smallest sizes are kept
+    edge = runs.assign(val_loss=runs["val_loss"] + 0.5 * np.log10(runs["N_params"]))
+    for c, g in li.three_nearest(edge).groupby("budget_flops"):
+        assert sorted(np.round(g["N_params"] / (0.2 * c**0.47), 6)) == [0.25, 0.5, 1.0]
+
+
+def test_three_point_laws_equal_five_point_laws_on_exact_parabolas():
+    runs = pd.concat([_runs("xlstm", 0.2, 0.47), _runs("llama", 0.01, 0.58)], ignore_index=True)
+    cmp = li.three_point_comparison(runs, li.law_table(li.fit_families(runs)))
+    assert len(cmp) == 4
+    np.testing.assert_allclose(cmp["a_3pt"], cmp["a_5pt"], atol=1e-9)
+    assert (cmp["budgets"] == 3).all()

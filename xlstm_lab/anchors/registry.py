@@ -182,8 +182,8 @@ REGISTRY: dict[str, DataSet] = {
         DataSet(
             name="lab_runs",
             relpath="lab_runs/lab_runs.csv",
-            sha256="9c69a416f00d66c26b5dd068d29de903acf2d8ef2025ca986bf31de85ebfa8c8",
-            n_rows=130,
+            sha256="8e83eb824acd24c630731f0c91fc68dba82425c6ebe2d31bbce61d5bacb0ce76",
+            n_rows=136,
             licence="Trained for this project (xlstm-lab); distributed with it under the project's licence.",
             card="lab_runs/SOURCE.md",
             # The run store's CSV export (xlstm_lab.runs.EXPORT_COLUMNS): done runs only, so no value is missing.

@@ -16,7 +16,8 @@ from xlstm_lab.chapters.compute_loss_plane import envelope_frame, like_for_like,
 from xlstm_lab.fit import IsoflopFit, fit_isoflop
 
 __all__ = ["RECIPE", "budget_label", "gather", "fit_families", "law_table", "skipped_table", "optima_table",
-           "parabola_frames", "plane_frames", "envelope_comparison", "compute_to_match"]
+           "parabola_frames", "plane_frames", "envelope_comparison", "compute_to_match", "three_nearest",
+           "three_point_comparison"]
 
 RECIPE = ("one least-squares parabola of validation loss in log10 N per budget through every size and every seed "
           "of that budget (5 sizes; the 2 sizes nearest the optimum also with a second seed where shipped); its "
@@ -74,6 +75,32 @@ def law_table(fits: Mapping[str, IsoflopFit]) -> pd.DataFrame:
                          "se_a": law.se_a if law else math.nan, "budgets": law.n_points if law else 0,
                          "a_paper": paper, "paper_inside": bool(lo <= paper <= hi)})
     return pd.DataFrame(rows)
+
+
+def three_nearest(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per (family, budget): the runs of the size with the lowest mean loss and of its two neighbours in N.
+
+    At the edge of a budget's grid the three smallest (or largest) sizes are taken, so every budget with at least
+    three sizes keeps exactly three; a budget with fewer sizes keeps them all.
+    """
+    parts = []
+    for _, g in runs.groupby(["family", "budget_flops"]):
+        sizes = np.sort(g["N_params"].unique())
+        if len(sizes) <= 3:
+            parts.append(g)
+            continue
+        best = g.groupby("N_params")["val_loss"].mean().idxmin()
+        i = min(max(int(np.searchsorted(sizes, best)), 1), len(sizes) - 2)
+        parts.append(g[g["N_params"].isin(sizes[i - 1:i + 2])])
+    return pd.concat(parts, ignore_index=True)
+
+
+def three_point_comparison(runs: pd.DataFrame, laws: pd.DataFrame) -> pd.DataFrame:
+    """Exponents from every size of each budget (``laws``, :func:`law_table`) beside 3-point parabolas through
+    :func:`three_nearest`: family, law, a_5pt, a_3pt, budgets (vertices the 3-point law fitted)."""
+    three = law_table(fit_families(three_nearest(runs)))
+    return laws[["family", "law", "a"]].merge(three[["family", "law", "a", "budgets"]], on=["family", "law"],
+                                              suffixes=("_5pt", "_3pt"))
 
 
 def skipped_table(fits: Mapping[str, IsoflopFit]) -> pd.DataFrame:
