@@ -2,8 +2,12 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from xlstm_lab.chapters.inference_measured import crossover, gpu_sentence, load_gpu_results, measured_crossover
+from xlstm_lab.chapters.inference_latency import load_timings
+from xlstm_lab.chapters.inference_measured import (
+    crossover, gpu_sentence, load_gpu_results, measured_crossover, released_crossover,
+)
 
 
 def test_crossover_is_exact_for_a_power_law_difference():
@@ -34,3 +38,23 @@ def test_gpu_results_skip_smoke_runs_and_failed_points(tmp_path):
     gpu = load_gpu_results(tmp_path)
     assert len(gpu) == 1 and gpu["batch"].tolist() == [1]
     assert gpu_sentence(gpu, tmp_path).startswith("1 GPU measurements (NVIDIA H100")
+
+
+def test_released_crossover_reads_the_timed_prompts_only():
+    rows = pd.DataFrame([{"family": f, "size": "7b", "batch": b, "prefill": t, "ttft_s": np.nan,
+                          "step_s": 1.0 if f == "xlstm" else (t + 1) / 1000.0}
+                         for f in ("xlstm", "llama") for b in (1, 4) for t in (0, 100, 999, 9999)])
+    value, lo, hi = released_crossover(rows, "step", "7b", 1)
+    assert (lo, hi) == (100, 9999) and abs(value - 999.0) < 1e-9  # prefill 0 is not on the log grid
+    with pytest.raises(ValueError, match="no prompt timed"):
+        released_crossover(rows, "ttft", "7b", 1)
+
+
+def test_released_h100_steps_have_xlstm_faster_at_every_timed_prompt():
+    """The paper's released timings (7B, batch 1): xLSTM's decode step is below Llama-2's at every prompt timed,
+    read straight off the CSV, so the crossover is the smallest prompt."""
+    t = load_timings()
+    sel = t[(t["size"] == "7b") & (t["batch"] == 1) & (t["prefill"] > 0)].pivot_table(
+        index="prefill", columns="family", values="step_s")
+    assert len(sel) >= 8 and (sel["xlstm"] < sel["llama"]).all()
+    assert released_crossover(t, "step", "7b", 1) == (float(sel.index[0]), int(sel.index[0]), int(sel.index[-1]))

@@ -28,7 +28,7 @@ from xlstm_lab.inference import (
 )
 
 __all__ = ["LAB_GRID", "LabInference", "measure_lab", "fit_measured", "lab_fits", "term_curves", "predict_time",
-           "crossover", "measured_crossover", "model_crossover", "crossover_sentence", "paper_gpu_crossover",
+           "crossover", "measured_crossover", "released_crossover", "model_crossover", "crossover_sentence", "paper_gpu_crossover",
            "crossover_table", "paper_crossover_table", "fit_table", "memory_table", "load_gpu_results",
            "gpu_sentence", "RESULTS"]
 
@@ -153,6 +153,23 @@ def measured_crossover(rows: pd.DataFrame, kind: str, size: str, batch: int) -> 
     return crossover(piv.index.to_numpy(), piv["xlstm"].to_numpy(), piv["llama"].to_numpy())
 
 
+def released_crossover(timings: pd.DataFrame, kind: str, size: str, batch: int = 1) -> tuple[float | None, int, int]:
+    """:func:`crossover` on the paper's own GPU timings (``inference_latency.load_timings``), no model: the
+    measured times of one size and batch at every prompt length timed (prompts > 0).
+
+    Returns:
+        (crossover context or None, smallest prompt, largest prompt timed).
+    """
+    col = _KIND_COL[kind]
+    sel = timings[(timings["size"] == size) & (timings["batch"] == batch) & (timings["prefill"] > 0)
+                  & timings[col].notna()]
+    piv = sel.pivot_table(index="prefill", columns="family", values=col).sort_index().dropna()
+    if piv.empty or not {"xlstm", "llama"} <= set(piv.columns):
+        raise ValueError(f"released_crossover: no prompt timed for both families at size {size!r}, batch {batch}.")
+    c = piv.index.to_numpy()
+    return crossover(c, piv["xlstm"].to_numpy(), piv["llama"].to_numpy()), int(c[0]), int(c[-1])
+
+
 def crossover_sentence(where: str, kind: str, value: float | None, lo: float, hi: float) -> str:
     """A sentence for one crossover ("xLSTM's decode step is faster from about 1,900 tokens on ...")."""
     what = {"ttft": "time to first token", "step": "decode step"}[kind]
@@ -242,8 +259,10 @@ def crossover_table(lab: LabInference, fits: dict[tuple[str, str], LatencyFit]) 
 
 def paper_crossover_table(timings: pd.DataFrame, sizes: tuple[str, ...] = ("160m", "1.4b", "7b"),
                           batch: int = 1) -> pd.DataFrame:
-    """Per (phase, size): the crossover on the paper's GPU by the runtime model fitted to the released timings."""
+    """Per (phase, size): the crossover on the paper's GPU in its released timings ("measured (GPU)", on the
+    prompts timed) and by the runtime model fitted to them ("fitted model (GPU)", on 16-65,536 tokens)."""
     return pd.DataFrame([{"phase": {"ttft": "TTFT", "step": "decode step"}[kind], "size": size, "batch": batch,
+                          "measured (GPU)": released_crossover(timings, kind, size, batch)[0],
                           "fitted model (GPU)": paper_gpu_crossover(timings, size, kind, batch)[0]}
                          for kind in ("ttft", "step") for size in sizes])
 
