@@ -86,6 +86,23 @@ def test_parameter_table_recovers_the_implied_exponent(clean):
     assert tab["a_N_paper"].between(0.4, 0.65).all()
 
 
+def test_parameter_table_intervals_are_the_bootstrap_percentiles(clean):
+    runs, data, _ = clean
+    noisy = data.assign(loss=data["loss"] * np.exp(np.random.default_rng(1).normal(0, 0.01, len(data))))
+    fits = lsl.fit_lab_surfaces(noisy, n_bootstrap=20, seed=0)
+    tab = lsl.parameter_table(fits, noisy).set_index(["family", "gamma_free"])
+    for (fam, g), fit in fits.items():
+        s = fit.samples[np.isfinite(fit.samples["objective"])]
+        a = s["beta"].to_numpy() / (s["alpha"].to_numpy() + s["beta"].to_numpy())
+        row = tab.loc[(fam, g)]
+        assert (row["a_N_lo"], row["a_N_hi"]) == pytest.approx(tuple(np.percentile(a, [2.5, 97.5])))
+        assert row["a_N_lo"] < row["a_N_hi"]
+        assert row["paper_inside"] == (row["a_N_lo"] <= row["a_N_paper"] <= row["a_N_hi"])
+    # without resamples there is no interval and no verdict
+    plain = lsl.parameter_table(lsl.fit_lab_surfaces(data), data)
+    assert plain["a_N_lo"].isna().all() and plain["paper_inside"].isna().all()
+
+
 def test_shifted_largest_budget_gives_that_error_and_sign():
     data = lsl.surface_runs(synthetic_runs(shift_largest=0.05, second_seed=0.01))
     _, _, held, _ = lsl.holdout_test(data)

@@ -26,7 +26,8 @@ __all__ = ["RECIPE", "TOKENPARAM_AROUND", "TOKENPARAM_SIZES", "gather", "surface
 
 RECIPE = ("each family's surface L = E + (A/N^alpha + B/D^beta)^gamma by the released-data half's Huber fit "
           "(delta 1e-3, same start grid), with gamma free and with gamma = 1, on every run at ctx 256: the IsoFLOP "
-          "grid with its second seeds and the token/param runs; no bootstrap")
+          "grid with its second seeds and the token/param runs; a row bootstrap of each fit (lab_n_bootstrap "
+          "resamples) for the interval of the implied N* exponent; the held-out refit without bootstrap")
 """The fit recipe of the lab half, stated on the page."""
 
 TOKENPARAM_AROUND = 3e11
@@ -97,36 +98,51 @@ def _require_runs(data: pd.DataFrame, what: str) -> None:
             f">= {_MIN_RUNS}: add budgets (each adds 5 sizes per family)")
 
 
-def fit_lab_surfaces(data: pd.DataFrame) -> dict:
+def fit_lab_surfaces(data: pd.DataFrame, *, n_bootstrap: int = 0, seed: int | None = 0) -> dict:
     """:func:`~xlstm_lab.chapters.loss_surface.fit_surfaces` on lab runs: {(family, gamma): ParametricFit}.
+
+    Args:
+        data: :func:`surface_runs` output. n_bootstrap: row resamples per fit (0: none), for
+            :func:`parameter_table`'s intervals. seed: bootstrap seed.
 
     Raises:
         ParameterError: fewer than 7 distinct runs of a family.
     """
     _require_runs(data, "the lab grid")
-    return fit_surfaces(data)
+    return fit_surfaces(data, n_bootstrap=n_bootstrap, seed=seed)
 
 
-def parameter_table(fits: Mapping, data: pd.DataFrame) -> pd.DataFrame:
+def parameter_table(fits: Mapping, data: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     """Fitted parameters per family and form, with the compute-optimal exponents the surface implies.
 
     Under C = 6ND, N* grows as C^(beta/(alpha+beta)) and D* as C^(alpha/(alpha+beta)) for any gamma; the paper's
     stored surface (ctx 8192, nats/token) gives the same quantities in ``a_N_paper``. E is not comparable: our
-    loss is nats per byte of a different corpus.
+    loss is nats per byte of a different corpus. With bootstrap samples in the fits, ``a_N_lo``/``a_N_hi`` are
+    the percentile interval of beta/(alpha+beta) over the resamples and ``paper_inside`` says whether the paper's
+    a_N lies in it (NaN / None without samples).
 
     Returns:
         family, gamma_free, runs, E, A, B, alpha, beta, gamma, objective, status, a_N (= beta/(alpha+beta)),
-        a_D, a_N_paper.
+        a_N_lo, a_N_hi, a_D, a_N_paper, paper_inside.
     """
     rows = []
     for (fam, g), fit in fits.items():
         form = "gamma" if g else "nogamma"
         pa, pb = PAPER[f"surface.{form}.{fam}.alpha"].value, PAPER[f"surface.{form}.{fam}.beta"].value
+        a_paper = pb / (pa + pb)
+        lo = hi = math.nan
+        inside = None
+        if fit.samples is not None:
+            s = fit.samples[np.isfinite(fit.samples["objective"])]
+            a = (s["beta"] / (s["alpha"] + s["beta"])).to_numpy()
+            if a.size >= 2:
+                lo, hi = (float(v) for v in np.percentile(a, [50 * (1 - level), 50 * (1 + level)]))
+                inside = bool(lo <= a_paper <= hi)
         rows.append({"family": fam, "gamma_free": bool(g), "runs": int((data["family"] == fam).sum()),
                      "E": fit.E, "A": fit.A, "B": fit.B, "alpha": fit.alpha, "beta": fit.beta, "gamma": fit.gamma,
                      "objective": fit.objective, "status": fit.status,
-                     "a_N": fit.beta / (fit.alpha + fit.beta), "a_D": fit.alpha / (fit.alpha + fit.beta),
-                     "a_N_paper": pb / (pa + pb)})
+                     "a_N": fit.beta / (fit.alpha + fit.beta), "a_N_lo": lo, "a_N_hi": hi,
+                     "a_D": fit.alpha / (fit.alpha + fit.beta), "a_N_paper": a_paper, "paper_inside": inside})
     return pd.DataFrame(rows)
 
 
