@@ -91,3 +91,19 @@ def test_speed_and_epoch_tables():
     assert speed.loc["xlstm", "tokens_per_s"] == 200.0 and speed.loc["xlstm", "threads"] == "1,2"
     ep = lt.epochs_table(runs).set_index("budget_flops")
     assert ep.loc[1e11, "min_epochs"] == 0.25 and ep.loc[1e11, "max_epochs"] == 0.5 and ep.loc[1e11, "runs"] == 2
+
+
+def test_sweep_cost_sums_the_seed0_isoflop_runs_per_family_and_budget():
+    rows = []
+    for fam, per_run in (("xlstm", 60.0), ("llama", 30.0)):
+        for i in range(5):
+            rows.append({"family": fam, "budget_flops": 1e11, "sweep": "isoflop", "seed": 0, "context_length": 256,
+                         "wall_s": per_run * (i + 1), "key": f"{fam}{i}", "device": "cpu (1 thread)"})
+    # left out: a second seed, another context, a token/param run
+    extra = dict(rows[0], seed=1, key="s1"), dict(rows[0], context_length=64, key="c64"), dict(rows[0], sweep="tokenparam",
+                                                                                               key="tp")
+    cost = lt.sweep_cost_table(pd.DataFrame(rows + list(extra))).set_index("family")
+    assert cost.loc["xlstm", "runs"] == 5 and cost.loc["xlstm", "minutes"] == pytest.approx(60 * 15 / 60)
+    assert cost.loc["llama", "minutes"] == pytest.approx(30 * 15 / 60) and cost.loc["llama", "threads"] == "1"
+    with pytest.raises(ValueError, match="no seed-0 IsoFLOP runs at ctx 512"):
+        lt.sweep_cost_table(pd.DataFrame(rows), ctx=512)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["CALIBRATION_FILES", "calibration_runs", "compressor_rates", "corpus_table", "epochs_table",
-           "largest_budget", "recipe_table", "rule_check", "throughput_table"]
+           "largest_budget", "recipe_table", "rule_check", "sweep_cost_table", "throughput_table"]
 
 #: The measured lr x batch sweeps behind the trainer's rules (``benchmarks/calibrate_lr.py``; card in
 #: ``benchmarks/results/README.md``), relative to the repository root.
@@ -110,6 +110,23 @@ def throughput_table(runs: pd.DataFrame) -> pd.DataFrame:
                 model_flops_per_s=("model_flops_per_s", "median"),
                 threads=("threads", lambda s: ",".join(sorted(set(s.dropna()))))).reset_index()
     return out.sort_values(["family", "N_params"]).reset_index(drop=True)
+
+
+def sweep_cost_table(runs: pd.DataFrame, ctx: int = 256) -> pd.DataFrame:
+    """What one IsoFLOP set costs: per family and budget, the seed-0 runs of the shipped IsoFLOP sweep at ``ctx``
+    and their summed training wall time (the runs shared the machine, so this is what it took, not a benchmark).
+
+    Returns:
+        family, budget_flops, runs, minutes (sum of ``wall_s`` / 60), threads (thread counts of those runs).
+    """
+    iso = runs[(runs["sweep"] == "isoflop") & (runs["seed"] == 0) & (runs["context_length"] == ctx)]
+    if iso.empty:
+        raise ValueError(f"sweep_cost_table: no seed-0 IsoFLOP runs at ctx {ctx} among the {len(runs)} runs given.")
+    threads = iso["device"].str.extract(r"(\d+) threads?", expand=False)
+    g = iso.assign(threads=threads).groupby(["family", "budget_flops"])
+    out = g.agg(runs=("key", "size"), minutes=("wall_s", lambda w: float(w.sum()) / 60.0),
+                threads=("threads", lambda s: ",".join(sorted(set(s.dropna()))))).reset_index()
+    return out.sort_values(["budget_flops", "family"]).reset_index(drop=True)
 
 
 def epochs_table(runs: pd.DataFrame) -> pd.DataFrame:
