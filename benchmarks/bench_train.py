@@ -10,8 +10,10 @@ Sections:
   overhead  tokens/s of ``xlstm_lab.train.train`` against a bare loop over the same model (same seed, same
             mLSTM backend), the same AdamW groups, clipping and batches (pre-materialised tensors, so the bare
             loop pays nothing for data), timed alternately in one process (bare, train, bare, train, ...); the
-            median of each. Both exclude set-up and validation (``train`` reports tokens/s over its training
-            steps). Goal (issue 7): train / bare >= 0.95 on CPU.
+            ratio train / bare of each pair (which runs first alternates), their median and a distribution-free
+            95% interval of it (order statistics; needs >= 6 pairs); "goal met" when the interval lies above 0.95,
+            "goal missed" below, else "cannot tell". Both exclude set-up and validation (``train`` reports tokens/s
+            over its training steps). Goal (issue 7): train / bare >= 0.95 on CPU.
   cpu       training throughput per family and size at ctx 256 on CPU, eager and ``torch.compile``: tokens/s
             over the whole run (compilation included) and at steady state (steps after the first 10%), and
             model FLOP/s in the paper's convention (``accounting.flops_per_sequence``).
@@ -124,6 +126,27 @@ def _bare_loop(spec, corpus, steps: int) -> float:
     return steps * spec.batch_size * ctx / (time.perf_counter() - start)
 
 
+def median_interval(x: list[float], level: float = 0.95) -> tuple[float, float, float, float]:
+    """Median of ``x`` with a distribution-free interval from order statistics: (median, lo, hi, coverage).
+
+    The interval [x_(k), x_(n+1-k)] covers the population median with probability 1 - 2 P(Bin(n, 1/2) < k); k is
+    the largest with coverage >= ``level``. With too few values for that (n < 6 at 95%), lo/hi are the extremes
+    and the coverage reported is theirs (1 - 2^(1-n)), below ``level``.
+    """
+    from scipy.stats import binom
+
+    v = sorted(x)
+    n = len(v)
+    if n == 0:
+        raise ValueError("median_interval: no values")
+    k_best = 1
+    for k in range(1, n // 2 + 1):
+        if 1 - 2 * binom.cdf(k - 1, n, 0.5) >= level:
+            k_best = k
+    cover = 1 - 2 * binom.cdf(k_best - 1, n, 0.5)
+    return statistics.median(v), v[k_best - 1], v[n - k_best], float(cover)
+
+
 def overhead(args, corpus) -> list[dict]:
     from xlstm_lab.models import ModelConfig
 
@@ -135,17 +158,29 @@ def overhead(args, corpus) -> list[dict]:
         _bare_loop(spec, corpus, min(steps, 10))  # warm-up (first-call allocations, thread pools), untimed
         _train_timed(_spec(config, min(steps, 10), batch, corpus), corpus)
         bare, trained = [], []
-        for _ in range(args.repeats):
-            bare.append(_bare_loop(spec, corpus, steps))
-            result, _ = _train_timed(spec, corpus, progress=args.progress)
-            if result.status != "done":
-                raise SystemExit(f"the overhead run {result.status}: {result.error}")
-            trained.append(result.tokens_per_s)
-        ratio = statistics.median(trained) / statistics.median(bare)
+        for i in range(args.repeats):
+            # alternate which of the pair runs first, so a drift of the machine's speed cancels
+            order = ("bare", "train") if i % 2 == 0 else ("train", "bare")
+            for which in order:
+                if which == "bare":
+                    bare.append(_bare_loop(spec, corpus, steps))
+                else:
+                    result, _ = _train_timed(spec, corpus, progress=args.progress)
+                    if result.status != "done":
+                        raise SystemExit(f"the overhead run {result.status}: {result.error}")
+                    trained.append(result.tokens_per_s)
+        pair = [t / b for t, b in zip(trained, bare)]
+        ratio, lo, hi, cover = median_interval(pair)
+        verdict = (("goal met" if lo >= 0.95 else "goal missed" if hi < 0.95 else "cannot tell") if cover >= 0.95
+                   else "too few pairs")
         rows.append({"section": "overhead", "family": family, "d_model": d, "context": ctx, "batch": batch,
-                     "steps": steps, "bare_tokens_per_s": bare, "train_tokens_per_s": trained, "ratio": ratio})
+                     "steps": steps, "bare_tokens_per_s": bare, "train_tokens_per_s": trained, "pair_ratios": pair,
+                     "ratio": ratio, "ratio_lo": lo, "ratio_hi": hi, "interval_coverage": cover,
+                     "verdict": verdict})
         print(f"overhead {family:5s} d{d} ctx{ctx} b{batch}: bare {statistics.median(bare):9.0f} tok/s, train "
-              f"{statistics.median(trained):9.0f} tok/s, ratio {ratio:.3f} (goal >= 0.95)", flush=True)
+              f"{statistics.median(trained):9.0f} tok/s; train/bare per pair: median {ratio:.3f}, "
+              f"{cover:.0%} interval [{lo:.3f}, {hi:.3f}] over {len(pair)} pairs (goal >= 0.95: {verdict})",
+              flush=True)
     return rows
 
 
@@ -236,7 +271,8 @@ def main(argv=None) -> int:
     ap.add_argument("--families", default="xlstm,llama")
     ap.add_argument("--modes", default="eager,compile", help="cpu/gpu sections: eager and/or compile")
     ap.add_argument("--steps", type=int, default=150, help="steps per overhead / cpu run")
-    ap.add_argument("--repeats", type=int, default=3, help="alternating bare/train pairs in the overhead section")
+    ap.add_argument("--repeats", type=int, default=9,
+                    help="bare/train pairs in the overhead section (order alternates; >= 6 for a 95%% interval)")
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
     ap.add_argument("--progress", action="store_true", help="show train's tqdm bar in the overhead section")
     ap.add_argument("--gpu-ctx", type=int, default=2048)
