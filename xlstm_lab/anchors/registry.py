@@ -182,8 +182,8 @@ REGISTRY: dict[str, DataSet] = {
         DataSet(
             name="lab_runs",
             relpath="lab_runs/lab_runs.csv",
-            sha256="8e83eb824acd24c630731f0c91fc68dba82425c6ebe2d31bbce61d5bacb0ce76",
-            n_rows=136,
+            sha256="503e51d5c146bce0a3f41774e373ed33d556c9706dfe0bf3def2d2ecb4f723db",
+            n_rows=140,
             licence="Trained for this project (xlstm-lab); distributed with it under the project's licence.",
             card="lab_runs/SOURCE.md",
             # The run store's CSV export (xlstm_lab.runs.EXPORT_COLUMNS): done runs only, so no value is missing.
