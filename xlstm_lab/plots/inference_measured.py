@@ -20,7 +20,9 @@ _DASHES = {"model": [1, 0], "compute term": [6, 3], "memory term": [6, 3], "comp
 
 
 def _legend() -> alt.Legend:
-    return alt.Legend(orient="bottom", direction="horizontal", columns=2)
+    """A legend of line styles: each entry drawn as a long stroke, so its dash pattern shows."""
+    return alt.Legend(orient="bottom", direction="horizontal", columns=2, symbolType="stroke", symbolSize=500,
+                      symbolStrokeWidth=2, symbolStrokeColor="#444")
 
 
 def measured_chart(rows: pd.DataFrame, kind: str, batch: int, title: str) -> alt.LayerChart:
@@ -50,7 +52,9 @@ def measured_chart(rows: pd.DataFrame, kind: str, batch: int, title: str) -> alt
                                                                                  title="max ms")],
     )
     spread = base.mark_rule(opacity=0.6).encode(y="lo_ms:Q", y2="hi_ms:Q")
-    points = line.mark_point(filled=True, size=28)
+    # the points carry no dash encoding, so the size legend shows the lines' dashes, not dots
+    points = base.mark_point(filled=True, size=28).encode(y=alt.Y("time_ms:Q", scale=_LOG),
+                                                          tooltip=["family:N", "size:N", "prompt_tokens:Q"])
     chart = fit_width((spread + line + points).properties(height=260, title=title), 420)
     return chart.configure_legend(orient="bottom")
 
