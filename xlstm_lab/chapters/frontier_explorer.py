@@ -64,11 +64,15 @@ class Grid:
     c_range: tuple[float, float]
 
     @property
+    def budget_values(self) -> list[float]:
+        """The nominal budgets (FLOPs) that enter the laws: those in ``c_range`` (1e20 only at ctx 8192)."""
+        return [c for label, c in BUDGETS.items() if self.c_range[0] <= c <= self.c_range[1]
+                and not (label == "1e+20" and self.ctx != 8192)]
+
+    @property
     def budgets(self) -> tuple[float, float]:
         """(lowest, highest) nominal budget in the laws (FLOPs): outside it a law is extrapolated."""
-        inside = [c for label, c in BUDGETS.items() if self.c_range[0] <= c <= self.c_range[1]
-                  and not (label == "1e+20" and self.ctx != 8192)]
-        return min(inside), max(inside)
+        return min(self.budget_values), max(self.budget_values)
 
     @property
     def short_label(self) -> str:
@@ -78,9 +82,7 @@ class Grid:
     @property
     def label(self) -> str:
         """E.g. "ctx 8192, main set (4 budgets)"."""
-        n = sum(1 for label, c in BUDGETS.items() if self.c_range[0] <= c <= self.c_range[1]
-                and not (label == "1e+20" and self.ctx != 8192))
-        return f"ctx {self.ctx}, {'main set' if self.law_set == 'main' else 'context study'} ({n} budgets)"
+        return f"{self.short_label} ({len(self.budget_values)} budgets)"
 
 
 #: The laws the paper publishes and the released runs allow: the main ctx-8192 set and the context study.

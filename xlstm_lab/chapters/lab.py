@@ -33,7 +33,7 @@ from xlstm_lab.runs import (
     tokenparam_plan,
 )
 
-__all__ = ["STORE_ENV", "SOURCES", "LabRuns", "default_store", "plan", "gather", "estimate_seconds", "seed_noise",
+__all__ = ["STORE_ENV", "SOURCES", "FAMILY_NAMES", "LabRuns", "default_store", "plan", "gather", "estimate_seconds", "seed_noise",
            "grid_key"]
 
 STORE_ENV = "XLSTM_LAB_STORE"
@@ -41,6 +41,9 @@ STORE_ENV = "XLSTM_LAB_STORE"
 
 SOURCES = ("shipped", "trained now", "stored earlier")
 """Where a row came from: the shipped sweeps, trained by this execution, or a local store from an earlier one."""
+
+FAMILY_NAMES = {"xlstm": "xLSTM", "llama": "Transformer"}
+"""Family key -> the name the lab halves' prose uses."""
 
 GRID = ["family", "context_length", "budget_flops", "d_model", "n_layers"]
 """Columns that name a grid point (shape at a budget); seeds are repeats of one grid point."""

@@ -6,21 +6,17 @@ the paper's) are made here from the numbers, so they stay true for any parameter
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
 from xlstm_lab.chapters import lab
-from xlstm_lab.chapters.lab_isoflop import budget_label
-from xlstm_lab.fit import fit_isoflop
+from xlstm_lab.chapters.lab import FAMILY_NAMES
+from xlstm_lab.chapters.lab_isoflop import budget_label, fit_families
 
 __all__ = ["FAMILY_NAMES", "gather", "optima", "movement", "paper_movement", "verdict", "beside_paper",
            "contrast"]
-
-FAMILY_NAMES = {"xlstm": "xLSTM", "llama": "Transformer"}
-"""Family key -> the name the prose uses."""
 
 MOVE_COLUMNS = ["family", "budget", "ctx_short", "ctx_long", "N_short", "N_long", "ratio", "ratio_lo", "ratio_hi",
                 "per_doubling", "per_doubling_lo", "per_doubling_hi", "shift"]
@@ -46,15 +42,13 @@ def optima(runs: pd.DataFrame) -> pd.DataFrame:
         minimum has NaN N_opt and its reason in ``note``.
     """
     rows = []
-    for (family, ctx), g in runs.groupby(["family", "context_length"]):
-        g = g.assign(budget=g["budget_flops"].map(budget_label))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fit = fit_isoflop(g, loss_col="val_loss", budget_col="budget", on_no_minimum="skip")
-        o = fit.optima[["budget", "C", "n_runs", "N_opt", "N_opt_lo", "N_opt_hi", "L_opt"]].assign(
-            family=family, ctx=int(ctx), note="")
-        skipped = pd.DataFrame([{"budget": b, "family": family, "ctx": int(ctx), "note": r} for b, r in fit.skipped])
-        rows.extend([o, skipped])
+    for ctx, at_ctx in runs.groupby("context_length"):
+        for family, fit in fit_families(at_ctx).items():  # the IsoFLOP lab half's recipe, per context
+            o = fit.optima[["budget", "C", "n_runs", "N_opt", "N_opt_lo", "N_opt_hi", "L_opt"]].assign(
+                family=family, ctx=int(ctx), note="")
+            skipped = pd.DataFrame([{"budget": b, "family": family, "ctx": int(ctx), "note": r}
+                                    for b, r in fit.skipped])
+            rows.extend([o, skipped])
     out = pd.concat([r for r in rows if len(r)], ignore_index=True)
     cols = ["family", "ctx", "budget", "C", "n_runs", "N_opt", "N_opt_lo", "N_opt_hi", "L_opt", "note"]
     return out.reindex(columns=cols).sort_values(["family", "budget", "ctx"]).reset_index(drop=True)

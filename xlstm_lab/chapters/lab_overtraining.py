@@ -163,7 +163,7 @@ def versus_paper(lab_summary: pd.DataFrame, paper_summary: pd.DataFrame) -> str:
     """A sentence placing our slopes' range against the paper's, per family (``overtraining.slope_summary``,
     indexed by family): steeper/shallower when every lab slope is beyond every paper slope of that family."""
     parts = []
-    for family, name in (("xlstm", "xLSTM"), ("llama", "Transformer")):
+    for family, name in lab.FAMILY_NAMES.items():
         if family not in lab_summary.index or family not in paper_summary.index:
             continue
         ours, theirs = lab_summary.loc[family], paper_summary.loc[family]

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import altair as alt
 import pandas as pd
 
-from xlstm_lab.plots.theme import FAMILY_COLORS
+from xlstm_lab.plots.theme import FAMILY_COLORS, SI_AXIS_LABEL
 
 __all__ = ["SLIDER_NAME", "SELECT_NAME", "explorer_chart"]
 
@@ -35,7 +35,7 @@ def _require(df: pd.DataFrame, cols: Sequence[str], what: str) -> None:
 
 def _log_axis(title: str) -> alt.Axis:
     # SI prefixes, with "B" for 1e9 as the tables write it (d3's "G" reads as giga-something).
-    return alt.Axis(format="~s", labelExpr="replace(datum.label, 'G', 'B')", title=title)
+    return alt.Axis(labelExpr=SI_AXIS_LABEL, title=title)
 
 
 def _panel(data: pd.DataFrame, bands: pd.DataFrame, field: str, title: str, y_title: str, *, log_y: bool,

@@ -14,7 +14,8 @@ __all__ = ["cpu_model", "describe_device", "versions"]
 
 
 @functools.lru_cache(maxsize=1)
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one), read once."""
     try:
         with open("/proc/cpuinfo") as fh:
             for line in fh:
@@ -25,17 +26,12 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown CPU"
 
 
-def cpu_model() -> str:
-    """The CPU's model name (from /proc/cpuinfo where there is one)."""
-    return _cpu_model()
-
-
 def describe_device(device: torch.device, world_size: int = 1) -> str:
     """E.g. ``"cpu (AMD EPYC 7B13, 2 threads)"`` or ``"cuda (NVIDIA H100 80GB HBM3) x 2 ranks"``."""
     if device.type == "cuda":
         text = f"cuda ({torch.cuda.get_device_name(device)})"
     else:
-        text = f"cpu ({_cpu_model()}, {torch.get_num_threads()} threads)"
+        text = f"cpu ({cpu_model()}, {torch.get_num_threads()} threads)"
     return text if world_size == 1 else f"{text} x {world_size} ranks"
 
 
